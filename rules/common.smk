@@ -1,0 +1,110 @@
+# Helpers shared by the rule files: dataset lookups and target lists.
+import re
+
+from weaklesion.archives import manifest_path, read_manifest
+from weaklesion.config import preprocess_settings, resolve_datasets
+from weaklesion.demo import DEMO_FILES
+
+DATASETS = resolve_datasets(config["datasets"])
+CONDA_ENV = "../envs/weaklesion.yaml"
+
+
+def names_regex(names):
+    """A wildcard constraint matching exactly these dataset names (or nothing)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+DEMO_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] == "demo"])
+DOWNLOAD_DATASETS = names_regex(
+    [d for d, s in DATASETS.items() if s["source"] == "archives"]
+)
+
+
+def manifest_entries(dataset):
+    source = DATASETS[dataset]
+    if source["source"] == "demo":
+        return [{"name": name} for name in DEMO_FILES]
+    return [vars(e) for e in read_manifest(manifest_path(source["manifest"]))]
+
+
+def manifest_file(wildcards):
+    if DATASETS[wildcards.dataset]["source"] == "demo":
+        return f"resources/{wildcards.dataset}/archives/manifest.tsv"
+    return str(manifest_path(DATASETS[wildcards.dataset]["manifest"]))
+
+
+def archive_files(wildcards):
+    return [
+        f"resources/{wildcards.dataset}/archives/{entry['name']}"
+        for entry in manifest_entries(wildcards.dataset)
+    ]
+
+
+def manifest_entry(wildcards):
+    for entry in manifest_entries(wildcards.dataset):
+        if entry["name"] == wildcards.archive:
+            return entry
+    raise ValueError(f"{wildcards.archive} is not in the manifest of {wildcards.dataset}")
+
+
+def raw_root(wildcards):
+    """Folder the dataset's adapter reads: the user's path, or the unpacked archives."""
+    if DATASETS[wildcards.dataset]["source"] == "path":
+        return DATASETS[wildcards.dataset]["path"]
+    return f"resources/{wildcards.dataset}/unpacked"
+
+
+def unpacked_tree(wildcards):
+    if DATASETS[wildcards.dataset]["source"] == "path":
+        return []
+    return f"resources/{wildcards.dataset}/unpacked"
+
+
+def adapter_format(wildcards):
+    return DATASETS[wildcards.dataset]["format"]
+
+
+def preprocessing(wildcards):
+    return preprocess_settings(DATASETS[wildcards.dataset])
+
+
+def demo_options(wildcards):
+    return DATASETS[wildcards.dataset].get("demo", {})
+
+
+def cluster_count(wildcards):
+    return DATASETS[wildcards.dataset]["k"]
+
+
+def cluster_seed(wildcards):
+    return DATASETS[wildcards.dataset]["cluster_seed"]
+
+
+def split_protocol(wildcards):
+    return DATASETS[wildcards.dataset]["protocol"]
+
+
+def split_fractions(wildcards):
+    return DATASETS[wildcards.dataset]["split"]
+
+
+def needs_grabcut(dataset):
+    """GrabCut masks are the training target under `target: grabcut`, and DeepLesion's
+    evaluation target (it has no ground-truth masks)."""
+    source = DATASETS[dataset]
+    return source["target"] == "grabcut" or source["format"] == "deeplesion"
+
+
+def data_half_targets(dataset):
+    targets = [
+        f"results/{dataset}/split.csv",
+        f"results/{dataset}/clusters.parquet",
+        f"results/{dataset}/ellipses.parquet",
+    ]
+    if needs_grabcut(dataset):
+        targets.append(f"results/{dataset}/grabcut.h5")
+    return targets
+
+
+def all_targets():
+    return [t for dataset in DATASETS for t in data_half_targets(dataset)]

@@ -1,0 +1,85 @@
+# Stage 1: obtain the raw files and check them before anything reads them.
+# Downloads run on the submitting host: cluster compute nodes often have no internet.
+
+
+localrules:
+    download_archive,
+    locate_source,
+
+
+rule make_demo_dataset:
+    output:
+        archives=expand("resources/{{dataset}}/archives/{name}", name=DEMO_FILES),
+        manifest="resources/{dataset}/archives/manifest.tsv",
+    wildcard_constraints:
+        dataset=DEMO_DATASETS,
+    params:
+        options=demo_options,
+    log:
+        "logs/{dataset}/make_demo_dataset.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/make_demo_dataset.py"
+
+
+rule download_archive:
+    output:
+        "resources/{dataset}/archives/{archive}",
+    wildcard_constraints:
+        dataset=DOWNLOAD_DATASETS,
+    params:
+        entry=manifest_entry,
+    log:
+        "logs/{dataset}/download/{archive}.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/download_archive.py"
+
+
+rule verify_archives:
+    input:
+        manifest=manifest_file,
+        archives=archive_files,
+    output:
+        verified="results/{dataset}/archives.tsv",
+    params:
+        archive_dir="resources/{dataset}/archives",
+    log:
+        "logs/{dataset}/verify_archives.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/verify_archives.py"
+
+
+rule unpack_archives:
+    input:
+        verified="results/{dataset}/archives.tsv",
+        archives=archive_files,
+    output:
+        tree=directory("resources/{dataset}/unpacked"),
+    log:
+        "logs/{dataset}/unpack_archives.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/unpack_archives.py"
+
+
+rule locate_source:
+    input:
+        tree=unpacked_tree,
+    output:
+        listing="results/{dataset}/source_files.tsv",
+    params:
+        format=adapter_format,
+        root=raw_root,
+        settings=preprocessing,
+    log:
+        "logs/{dataset}/locate_source.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/locate_source.py"

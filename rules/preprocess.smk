@@ -1,0 +1,26 @@
+# Stage 2: every lesion as a 120x120 patch with its mask and weak-label ellipse, in one HDF5.
+
+
+rule preprocess:
+    input:
+        listing="results/{dataset}/source_files.tsv",
+        tree=unpacked_tree,
+    output:
+        data="results/{dataset}/data.h5",
+        excluded=report(
+            "results/{dataset}/excluded.csv",
+            caption="../report/excluded.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+    params:
+        format=adapter_format,
+        root=raw_root,
+        settings=preprocessing,
+    threads: 8
+    log:
+        "logs/{dataset}/preprocess.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/preprocess.py"

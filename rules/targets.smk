@@ -1,0 +1,30 @@
+# Stage 3: the training targets drawn from the fitted ellipses (and their GrabCut refinement).
+
+
+rule ellipse_targets:
+    input:
+        data="results/{dataset}/data.h5",
+    output:
+        ellipses="results/{dataset}/ellipses.parquet",
+        targets="results/{dataset}/targets.h5",
+    log:
+        "logs/{dataset}/ellipse_targets.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/ellipse_targets.py"
+
+
+rule grabcut_targets:
+    input:
+        data="results/{dataset}/data.h5",
+        targets="results/{dataset}/targets.h5",
+    output:
+        grabcut="results/{dataset}/grabcut.h5",
+    threads: 8
+    log:
+        "logs/{dataset}/grabcut_targets.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/grabcut_targets.py"

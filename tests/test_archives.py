@@ -1,0 +1,519 @@
+"""Download, resume, verification and unpacking against a real local HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from http_fixture_server import FixtureServer
+
+from weaklesion.archives import (
+    ManifestEntry,
+    download,
+    download_all,
+    manifest_path,
+    read_manifest,
+    unpack,
+    verify,
+    verify_all,
+)
+from weaklesion.errors import ChecksumError, ConfigError, MissingFilesError, WeaklesionError
+
+MiB = 1 << 20
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def zip_bytes(members: dict[str, bytes], *, compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def payload() -> bytes:
+    """A real zip archive of ~2.5 MiB, so a transfer spans several 1 MiB chunks."""
+    noise = random.Random(7).randbytes(5 * MiB // 2)
+    return zip_bytes({"Images_png/000001_01_01/001.png": noise, "readme.txt": b"fixture\n"})
+
+
+@pytest.fixture
+def server():
+    with FixtureServer() as srv:
+        yield srv
+
+
+def entry_for(name: str, body: bytes, url: str | None, **override) -> ManifestEntry:
+    fields = dict(name=name, size=len(body), md5=hashlib.md5(body).hexdigest(), url=url)
+    fields.update(override)
+    return ManifestEntry(**fields)
+
+
+def fetch(entry, dest, **kwargs):
+    kwargs = {"retries": 0, "timeout": 5, "progress": False, "backoff": 0, **kwargs}
+    return download(entry, dest, **kwargs)
+
+
+# --- download -----------------------------------------------------------------------------
+
+
+def test_fresh_download_is_verified_and_renamed(server, payload, tmp_path, capsys):
+    url = server.add("/a.zip", payload)
+    path = fetch(entry_for("a.zip", payload, url), tmp_path, progress=True)
+    assert path == tmp_path / "a.zip"
+    assert path.read_bytes() == payload
+    assert not (tmp_path / "a.zip.part").exists()
+    assert [(r.range, r.status, r.bytes_sent) for r in server.requests] == [
+        (None, 200, len(payload))
+    ]
+    assert zipfile.ZipFile(path).testzip() is None
+    assert "a.zip" in capsys.readouterr().err  # the progress bar names the file
+
+
+def test_partial_part_is_resumed_with_a_range_request(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    done = len(payload) // 3
+    (tmp_path / "a.zip.part").write_bytes(payload[:done])
+    path = fetch(entry_for("a.zip", payload, url), tmp_path)
+    assert path.read_bytes() == payload
+    (request,) = server.requests
+    assert request.range == f"bytes={done}-"
+    assert request.status == 206
+    assert request.bytes_sent == len(payload) - done
+
+
+def test_restarts_from_zero_when_the_server_ignores_range(server, payload, tmp_path):
+    url = server.add("/a.zip", payload, ranges=False)
+    (tmp_path / "a.zip.part").write_bytes(payload[:1000])
+    path = fetch(entry_for("a.zip", payload, url), tmp_path)
+    assert path.read_bytes() == payload  # not the 1000 old bytes followed by the whole body
+    (request,) = server.requests
+    assert (request.range, request.status, request.bytes_sent) == ("bytes=1000-", 200,
+                                                                  len(payload))
+
+
+def test_part_larger_than_expected_is_discarded(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    (tmp_path / "a.zip.part").write_bytes(payload + b"junk")
+    path = fetch(entry_for("a.zip", payload, url), tmp_path)
+    assert path.read_bytes() == payload
+    assert [r.range for r in server.requests] == [None]
+
+
+def test_dropped_connection_is_retried_and_resumed(server, payload, tmp_path):
+    cut = MiB + 12345
+    url = server.add("/a.zip", payload, drop_after=cut, drop_times=1)
+    path = fetch(entry_for("a.zip", payload, url), tmp_path, retries=2)
+    assert path.read_bytes() == payload
+    first, second = server.requests
+    assert (first.range, first.bytes_sent) == (None, cut)
+    assert (second.range, second.status) == (f"bytes={cut}-", 206)
+    assert second.bytes_sent == len(payload) - cut
+
+
+def test_checksum_mismatch_names_file_and_both_md5s(server, payload, tmp_path):
+    wrong = bytearray(payload)
+    wrong[len(wrong) // 2] ^= 0xFF
+    url = server.add("/a.zip", bytes(wrong))
+    entry = entry_for("a.zip", payload, url)
+    with pytest.raises(ChecksumError) as caught:
+        fetch(entry, tmp_path, retries=1)
+    message = str(caught.value)
+    assert "a.zip" in message and url in message
+    assert entry.md5 in message
+    assert hashlib.md5(wrong).hexdigest() in message
+    assert not (tmp_path / "a.zip").exists()
+    assert not (tmp_path / "a.zip.part").exists()
+    assert len(server.requests) == 2
+
+
+def test_wrong_size_is_a_checksum_error_with_both_sizes(server, payload, tmp_path):
+    url = server.add("/a.zip", payload + b"extra")
+    with pytest.raises(ChecksumError) as caught:
+        fetch(entry_for("a.zip", payload, url), tmp_path)
+    assert str(len(payload)) in str(caught.value)
+    assert str(len(payload) + 5) in str(caught.value)
+    assert not (tmp_path / "a.zip").exists()
+
+
+def test_retries_are_bounded(server, payload, tmp_path):
+    url = server.add("/a.zip", payload, drop_after=100)
+    with pytest.raises(WeaklesionError) as caught:
+        fetch(entry_for("a.zip", payload, url), tmp_path, retries=2)
+    assert not isinstance(caught.value, ChecksumError)
+    assert "3 attempts" in str(caught.value) and url in str(caught.value)
+    assert len(server.requests) == 3
+    assert not (tmp_path / "a.zip").exists()
+    # Each attempt resumed the previous one's 100 bytes; they stay for the next run.
+    assert [r.range for r in server.requests] == [None, "bytes=100-", "bytes=200-"]
+    assert (tmp_path / "a.zip.part").read_bytes() == payload[:300]
+    assert "kept in" in str(caught.value)
+
+
+def test_missing_url_on_server_fails_without_retrying(server, payload, tmp_path):
+    with pytest.raises(WeaklesionError, match="HTTP 404"):
+        fetch(entry_for("a.zip", payload, server.url("/gone.zip")), tmp_path, retries=3)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream"])
+def test_html_error_page_served_with_200_is_rejected(server, tmp_path, content_type):
+    page = b"<!DOCTYPE html>\n<html><body>Sign in to continue</body></html>"
+    url = server.add("/a.zip", page, content_type=content_type)
+    with pytest.raises(WeaklesionError, match="HTML page") as caught:
+        fetch(ManifestEntry("a.zip", url=url), tmp_path, retries=1)
+    assert "a.zip" in str(caught.value)
+    assert len(server.requests) == 2
+    assert not (tmp_path / "a.zip").exists()
+
+
+def test_present_valid_file_is_not_downloaded_again(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    (tmp_path / "a.zip").write_bytes(payload)
+    assert fetch(entry_for("a.zip", payload, url), tmp_path) == tmp_path / "a.zip"
+    assert server.requests == []
+
+
+def test_present_corrupt_file_is_reported_not_replaced(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    corrupt = bytearray(payload)
+    corrupt[-1] ^= 0xFF
+    (tmp_path / "a.zip").write_bytes(bytes(corrupt))
+    with pytest.raises(ChecksumError, match="delete it"):
+        fetch(entry_for("a.zip", payload, url), tmp_path)
+    assert server.requests == []
+
+
+def test_complete_unrenamed_part_is_verified_without_a_request(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    (tmp_path / "a.zip.part").write_bytes(payload)
+    assert fetch(entry_for("a.zip", payload, url), tmp_path).read_bytes() == payload
+    assert server.requests == []
+
+
+def test_unknown_size_and_md5_downloads_and_reports_md5(server, payload, tmp_path):
+    url = server.add("/meta.csv", b"lesion_id,image_id\nHAM_1,ISIC_1\n", content_type="text/csv")
+    path = fetch(ManifestEntry("meta.csv", url=url), tmp_path)
+    assert verify(path, ManifestEntry("meta.csv")) == hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_entry_without_url_says_where_to_put_the_file(tmp_path):
+    with pytest.raises(MissingFilesError) as caught:
+        fetch(ManifestEntry("DL_info.csv"), tmp_path)
+    assert str(tmp_path / "DL_info.csv") in str(caught.value)
+
+
+def test_download_all_lists_every_manual_file_before_downloading(server, payload, tmp_path):
+    url = server.add("/a.zip", payload)
+    entries = [entry_for("a.zip", payload, url), ManifestEntry("x.csv"), ManifestEntry("y.csv")]
+    with pytest.raises(MissingFilesError, match=r"x\.csv(.|\n)*y\.csv"):
+        download_all(entries, tmp_path, progress=False)
+    assert server.requests == []
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
+def test_verify_reports_size_and_md5_mismatch(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abcdef")
+    good = hashlib.md5(b"abcdef").hexdigest()
+    assert verify(path, ManifestEntry("f.bin", size=6, md5=good)) == good
+    with pytest.raises(ChecksumError, match=r"6 bytes.*expects 7 bytes"):
+        verify(path, ManifestEntry("f.bin", size=7))
+    other = hashlib.md5(b"other").hexdigest()
+    with pytest.raises(ChecksumError) as caught:
+        verify(path, ManifestEntry("f.bin", md5=other))
+    assert good in str(caught.value) and other in str(caught.value)
+    assert "f.bin" in str(caught.value)
+
+
+def test_verify_all_table_and_missing_files_together(tmp_path):
+    (tmp_path / "a.zip").write_bytes(b"aaa")
+    (tmp_path / "b.csv").write_bytes(b"bb")
+    a_md5 = hashlib.md5(b"aaa").hexdigest()
+    entries = [ManifestEntry("a.zip", 3, a_md5, "https://example.org/a"), ManifestEntry("b.csv")]
+    table = verify_all(entries, tmp_path)
+    assert list(table.columns) == ["name", "size", "md5", "expected_md5", "status"]
+    assert table.drop(columns="expected_md5").to_dict("records") == [
+        {"name": "a.zip", "size": 3, "md5": a_md5, "status": "verified"},
+        {"name": "b.csv", "size": 2, "md5": hashlib.md5(b"bb").hexdigest(),
+         "status": "no-checksum"},
+    ]
+    assert table["expected_md5"].iloc[0] == a_md5
+    assert pd.isna(table["expected_md5"].iloc[1])
+    absent = entries + [ManifestEntry("c.zip", url="https://example.org/c"),
+                        ManifestEntry("d.csv")]
+    with pytest.raises(MissingFilesError) as caught:
+        verify_all(absent, tmp_path)
+    message = str(caught.value)
+    assert "c.zip: download it from https://example.org/c" in message
+    assert "d.csv: place it manually" in message
+    assert "a.zip" not in message
+
+
+def test_verify_all_reports_every_mismatch(tmp_path):
+    (tmp_path / "a.zip").write_bytes(b"aaa")
+    (tmp_path / "b.zip").write_bytes(b"bbb")
+    entries = [ManifestEntry("a.zip", size=4), ManifestEntry("b.zip", md5="0" * 32)]
+    with pytest.raises(ChecksumError, match=r"2 of 2(.|\n)*a\.zip(.|\n)*b\.zip"):
+        verify_all(entries, tmp_path)
+
+
+# --- manifests ---------------------------------------------------------------------------
+
+
+def write_manifest(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "m.tsv"
+    path.write_text("name\tsize\tmd5\turl\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_read_manifest_fields_and_empty_values(tmp_path):
+    path = write_manifest(tmp_path, "a.zip\t12\t" + "AB" * 16 + "\thttps://x.org/a", "b.csv\t\t\t")
+    assert read_manifest(path) == [
+        ManifestEntry("a.zip", 12, "ab" * 16, "https://x.org/a"),
+        ManifestEntry("b.csv", None, None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "complaint"),
+    [
+        ("a.zip\t12\tnot-an-md5\t", "md5"),
+        ("a.zip\ttwelve\t\t", "size"),
+        ("a.zip\t12\t", "4 tab-separated fields"),
+        ("../a.zip\t\t\t", "plain file name"),
+        ("a.zip\t\t\tftp://x.org/a", "url"),
+    ],
+)
+def test_read_manifest_bad_row_names_file_and_line(tmp_path, row, complaint):
+    path = write_manifest(tmp_path, "ok.zip\t\t\t", row)
+    with pytest.raises(ConfigError, match=complaint) as caught:
+        read_manifest(path)
+    assert f"{path}, line 3" in str(caught.value)
+
+
+def test_read_manifest_rejects_duplicates_and_bad_header(tmp_path):
+    path = write_manifest(tmp_path, "a.zip\t\t\t", "a.zip\t\t\t")
+    with pytest.raises(ConfigError, match="line 3.*already listed on line 2"):
+        read_manifest(path)
+    path.write_text("file\tmd5\na.zip\t\n")
+    with pytest.raises(ConfigError, match="line 1: header"):
+        read_manifest(path)
+
+
+def test_shipped_ham10000_manifest():
+    entries = {e.name: e for e in read_manifest(manifest_path("ham10000"))}
+    api = "https://dataverse.harvard.edu/api/access/datafile/"
+    assert {name: e.url for name, e in entries.items()} == {
+        "HAM10000_images_part_1.zip": api + "3172585",
+        "HAM10000_images_part_2.zip": api + "3172584",
+        "HAM10000_segmentations_lesion_tschandl.zip": api + "3838943",
+        "HAM10000_metadata.csv": api + "4338392?format=original",
+    }
+    masks = entries["HAM10000_segmentations_lesion_tschandl.zip"]
+    assert (masks.size, masks.md5) == (10808743, "6e8d252e09cfdb0189199f15985a5b84")
+
+
+def official_deeplesion_md5() -> dict[str, str]:
+    pairs = (line.split() for line in OFFICIAL_DEEPLESION_MD5.strip().splitlines())
+    return {name: md5 for md5, name in pairs}
+
+
+def test_shipped_deeplesion_manifest_matches_the_official_md5_list():
+    entries = read_manifest(manifest_path("deeplesion"))
+    zips = [e for e in entries if e.name.endswith(".zip")]
+    assert [e.name for e in zips] == [f"Images_png_{i:02d}.zip" for i in range(1, 57)]
+    assert {e.name: e.md5 for e in zips} == official_deeplesion_md5()
+    assert all(e.url.startswith("https://nihcc.box.com/shared/static/") for e in zips)
+    assert len({e.url for e in zips}) == 56
+    assert "DL_info.csv" in {e.name for e in entries}
+
+
+def test_embedded_md5_list_is_the_official_file():
+    candidates = [REPO_ROOT.parent / "shared/paper/deeplesion_md5.txt",
+                  REPO_ROOT / "weaklesion/paper/deeplesion_md5.txt"]
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        pytest.skip("the official deeplesion_md5.txt is not available here")
+    official = {name: md5 for md5, name in (line.split() for line in
+                                            found[0].read_text().splitlines() if line.strip())}
+    assert official == official_deeplesion_md5()
+
+
+def test_unknown_dataset_manifest_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="deeplesion, ham10000"):
+        manifest_path("lits")
+
+
+# --- unpack ------------------------------------------------------------------------------
+
+
+def test_unpack_merges_archives_skips_macos_metadata_and_copies_other_files(tmp_path):
+    masks = tmp_path / "HAM10000_segmentations_lesion_tschandl.zip"
+    masks.write_bytes(zip_bytes({
+        "HAM10000_segmentations_lesion_tschandl/ISIC_1_segmentation.png": b"mask1",
+        "__MACOSX/HAM10000_segmentations_lesion_tschandl/._ISIC_1_segmentation.png": b"stub",
+        "HAM10000_segmentations_lesion_tschandl/._hidden.png": b"stub",
+    }, compression=zipfile.ZIP_DEFLATED))
+    flat = tmp_path / "HAM10000_images_part_1.zip"
+    flat.write_bytes(zip_bytes({"ISIC_1.jpg": b"jpeg1", "ISIC_2.jpg": b"jpeg2"}))
+    tarred = tmp_path / "extra.tar.gz"
+    tarred.write_bytes(tar_gz_bytes({"extra/notes.txt": b"n", "extra/._notes.txt": b"stub"}))
+    metadata = tmp_path / "HAM10000_metadata.csv"
+    metadata.write_text("lesion_id,image_id\nHAM_1,ISIC_1\n")
+
+    out = unpack([masks, flat, tarred, metadata], tmp_path / "raw", progress=False)
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert files == {
+        "HAM10000_segmentations_lesion_tschandl/ISIC_1_segmentation.png": b"mask1",
+        "HAM10000_images_part_1/ISIC_1.jpg": b"jpeg1",
+        "HAM10000_images_part_1/ISIC_2.jpg": b"jpeg2",
+        "extra/notes.txt": b"n",
+        "HAM10000_metadata.csv": metadata.read_bytes(),
+    }
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".raw")) == []
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/etc/escape.txt", "a/../../escape.txt"])
+def test_unpack_refuses_path_traversal(tmp_path, evil):
+    archive = tmp_path / "evil.zip"
+    archive.write_bytes(zip_bytes({"ok.txt": b"fine", evil: b"bad"}))
+    with pytest.raises(WeaklesionError, match="evil.zip") as caught:
+        unpack([archive], tmp_path / "out" / "raw", progress=False)
+    assert evil in str(caught.value)
+    assert not (tmp_path / "out" / "raw").exists()
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out/escape.txt").exists()
+
+
+def test_unpack_refuses_tar_traversal(tmp_path):
+    archive = tmp_path / "evil.tgz"
+    archive.write_bytes(tar_gz_bytes({"x/../../escape.txt": b"bad"}))
+    with pytest.raises(WeaklesionError, match=r"evil\.tgz.*outside"):
+        unpack([archive], tmp_path / "raw", progress=False)
+    assert not (tmp_path / "escape.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["Images_png_01.zip", "extra.tar.gz"])
+def test_unpack_reports_a_truncated_archive_by_name(tmp_path, payload, name):
+    good = payload if name.endswith(".zip") else tar_gz_bytes({"d/f.bin": payload})
+    archive = tmp_path / name
+    archive.write_bytes(good[: len(good) // 2])
+    ok = tmp_path / "ok.zip"
+    ok.write_bytes(zip_bytes({"d/ok.txt": b"ok"}))
+    with pytest.raises(WeaklesionError, match="truncated") as caught:
+        unpack([ok, archive], tmp_path / "raw", progress=False)
+    assert str(archive) in str(caught.value)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_unpack_reports_a_corrupt_member_by_archive_name(tmp_path):
+    data = bytearray(zip_bytes({"d/f.txt": b"0123456789" * 100}))
+    at = data.index(b"0123456789")
+    data[at : at + 4] = b"XXXX"  # stored bytes no longer match the member's CRC
+    archive = tmp_path / "bad.zip"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(WeaklesionError, match=r"bad\.zip"):
+        unpack([archive], tmp_path / "raw", progress=False)
+
+
+def test_unpack_conflicting_files_from_two_archives(tmp_path):
+    first, second, same = (tmp_path / n for n in ("one.zip", "two.zip", "same.zip"))
+    first.write_bytes(zip_bytes({"d/f.txt": b"one"}))
+    same.write_bytes(zip_bytes({"d/f.txt": b"one"}))
+    second.write_bytes(zip_bytes({"d/f.txt": b"two"}))
+    out = unpack([first, same], tmp_path / "ok", progress=False)
+    assert (out / "d/f.txt").read_bytes() == b"one"
+    with pytest.raises(WeaklesionError, match=r"two\.zip.*d/f\.txt"):
+        unpack([first, second], tmp_path / "bad", progress=False)
+
+
+def test_unpack_missing_archive(tmp_path):
+    with pytest.raises(MissingFilesError, match="nope.zip"):
+        unpack([tmp_path / "nope.zip"], tmp_path / "raw", progress=False)
+
+
+def test_fixture_archive_is_a_real_zip(payload):
+    assert zipfile.ZipFile(io.BytesIO(payload)).namelist() == [
+        "Images_png/000001_01_01/001.png", "readme.txt"]
+    assert os.fspath(manifest_path("ham10000")).endswith("ham10000.tsv")
+
+
+# Official MD5 list of the 56 DeepLesion zips (NIH), as published with the dataset.
+OFFICIAL_DEEPLESION_MD5 = """\
+6a3efff2cc8afeebcf9d532f5306807f  Images_png_01.zip
+25461666505bed0521b4b676d294db06  Images_png_02.zip
+8ab499d74048c5564fd7ecfd191dae13  Images_png_03.zip
+c7f1eb43706d8b029b214259cd35eeb3  Images_png_04.zip
+9ff2b5442e43ce5e0a005bb83aebf0b4  Images_png_05.zip
+751be56c3d9c43dcddd5939524c38b89  Images_png_06.zip
+7b8bfa1994089219b20fa22894ea7741  Images_png_07.zip
+29941730413fd5108bc48cad0476f9f6  Images_png_08.zip
+d0d466b81371cf41bf3115a45b44a57f  Images_png_09.zip
+875f2c9236a51436cf89030034d12e7b  Images_png_10.zip
+ee0cabcea2ba1c40da0993067a99b4c9  Images_png_11.zip
+144d9bd2d565ed9ae882810b82b20775  Images_png_12.zip
+8b167a04f28e0d7f37f40a0753595d8b  Images_png_13.zip
+8da6d1e16fe089099975ce8333a3fbe9  Images_png_14.zip
+28f5ca9eb8e74cff000aec30afc52451  Images_png_15.zip
+94c11d7ab9a209fc789a78245c72069c  Images_png_16.zip
+f52628662ee245930021646b15c14202  Images_png_17.zip
+ccbfa13a6d1f6bb0863169218c7a1f1d  Images_png_18.zip
+d73a1b1837456ef1abad65312aaabeed  Images_png_19.zip
+c185eac71706227f7c86bc0e2f88d8e5  Images_png_20.zip
+d8c9c121016b700fa7b5deb1fe1e00a7  Images_png_21.zip
+60217750f44f650049c6bc5747dbfc6f  Images_png_22.zip
+aeebff7fe0c796e4437495ad771c28d2  Images_png_23.zip
+42c7d4a5c9db084062670942770ca03f  Images_png_24.zip
+1df22e2901f594e983ad7ac3902823b3  Images_png_25.zip
+bab1e742b001ffd0a5a554f21079d3e5  Images_png_26.zip
+ec548d3b26af7932e478eff20a7cc6e9  Images_png_27.zip
+51edbc3e69b1ad0f2e6d22d5bdac8de9  Images_png_28.zip
+4332ef91af0f12b7ca8c633f57181a21  Images_png_29.zip
+94360d49e49007d5c0484caa40423cb6  Images_png_30.zip
+ca4435d879598a2604aebf3e21b79d5c  Images_png_31.zip
+06e38811184c7b45eb7ce70527b6e233  Images_png_32.zip
+9bc9ab61c10842f1c0d79eefd078fa92  Images_png_33.zip
+4126c51eec18b2d40d7d9275c7a9fc70  Images_png_34.zip
+d3eecc20ef5f51a05a0cfb65fb6da2b2  Images_png_35.zip
+ae6b33d03aa58390b52409680bbdd58b  Images_png_36.zip
+4279726e098213acd7ac854019261f8e  Images_png_37.zip
+617b76b85385cddb6536ccf378261239  Images_png_38.zip
+0f1216c0cf3f55325763fad749cc6029  Images_png_39.zip
+286683aa041021a213d6011483d2651d  Images_png_40.zip
+7b34736c66d9c2b49f0ba3b12b0f85fc  Images_png_41.zip
+84d3434c06137c12c739cce93805e6e1  Images_png_42.zip
+9b3344661fd37012f4a97832d7452a98  Images_png_43.zip
+0c3ef1d8ef2e9f2444bb8f6186f3a581  Images_png_44.zip
+1bfa6170fe3f0502a64955db7097fe77  Images_png_45.zip
+ff05761d3ea86ef2f31bb3e0e4227b41  Images_png_46.zip
+8eafc63c1f4fa87f0b44145692e289ec  Images_png_47.zip
+e15cc44084ca0ade8956202ec419196a  Images_png_48.zip
+4856da398d3555b78c4cee7675e2753c  Images_png_49.zip
+a73c90764b5bbe7bdca06ca2bcc2183f  Images_png_50.zip
+361414f761512cb274e4a775963fa1d2  Images_png_51.zip
+926243f30b6ce21bee11a65a6ddb484a  Images_png_52.zip
+5675414531afc041cc2931974d73cd46  Images_png_53.zip
+91a7ab4a8d65411ecfcc00f297ee437a  Images_png_54.zip
+5250055790b7e64162715f05255bccac  Images_png_55.zip
+85bade646b491584fe513e4287bbe39a  Images_png_56.zip
+"""

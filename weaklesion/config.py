@@ -1,0 +1,62 @@
+"""Dataset entries of the config, completed with each format's defaults.
+
+The JSON schema (schemas/config.schema.yaml) checks names and types; this module adds what a
+schema cannot: per-format defaults (k, where the raw files come from) and which settings each
+stage depends on, so that changing ``k`` never re-runs preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from weaklesion.datasets import FORMATS
+from weaklesion.errors import ConfigError
+
+# Cluster counts from the paper; the demo and users' folders get a small default.
+DEFAULT_K = {"ham10000": 45, "lits": 40, "deeplesion": 190, "folder": 10, "demo": 6}
+# Shipped download manifests; other formats come from `path` (or are generated: demo).
+MANIFESTS = {"ham10000": "ham10000", "deeplesion": "deeplesion"}
+COMMON_DEFAULTS = {
+    "protocol": "paper",
+    "target": "ellipse",
+    "on_bad_image": "fail",
+    "split": {"train": 0.7, "val": 0.2, "test": 0.1, "seed": 1},
+    "cluster_seed": 0,
+}
+# Settings read after preprocessing. Everything else in an entry (format, path, protocol,
+# on_bad_image, the format's own options) is a preprocessing setting.
+LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo"}
+
+
+def resolve_dataset(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry with defaults filled in and the source of its raw files decided."""
+    fmt = entry.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"datasets.{name}.format = {fmt!r}; known formats: {', '.join(FORMATS)}")
+    settings = {**COMMON_DEFAULTS, "k": DEFAULT_K[fmt], **entry}
+    settings["split"] = {**COMMON_DEFAULTS["split"], **entry.get("split", {})}
+    if fmt == "demo":
+        settings["source"] = "demo"
+    elif settings.get("path"):
+        settings["source"] = "path"
+    elif fmt in MANIFESTS:
+        settings["source"] = "archives"
+        settings.setdefault("manifest", MANIFESTS[fmt])
+    else:
+        raise ConfigError(
+            f"datasets.{name}.path is required for format {fmt!r}: point it at the folder "
+            "holding the files"
+        )
+    return settings
+
+
+def resolve_datasets(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    if not entries:
+        raise ConfigError("datasets is empty: configure at least one dataset")
+    return {name: resolve_dataset(name, entry) for name, entry in entries.items()}
+
+
+def preprocess_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a dataset's settings that preprocessing depends on."""
+    return {k: v for k, v in settings.items() if k not in LATER_STAGE_KEYS}

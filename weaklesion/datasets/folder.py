@@ -1,0 +1,89 @@
+"""A plain folder of images and masks, for users' own data.
+
+Layout under the root::
+
+    images/<id>.png | .jpg | .jpeg
+    masks/<id>.png              (0/255 or 0/1)
+    groups.csv                  (optional: id,group — e.g. the patient, so that the
+                                 corrected split keeps a patient's images together)
+
+Each image is one lesion, resized whole to 120×120 like HAM10000. An image without a mask, or
+a mask without an image, is a bad item: an error, or an excluded.csv row under
+``on_bad_image: skip``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from weaklesion.datasets.base import ItemResult, Lesion
+from weaklesion.datasets.imaging import whole_image_patch
+from weaklesion.errors import BadImageError, MissingFilesError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class FolderItem:
+    lesion_id: str
+    group_id: str
+    image: Path | None
+    mask: Path | None
+
+
+def _by_stem(directory: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
+            if path.stem in files:
+                raise BadImageError(str(path), f"two images share the id {path.stem!r}")
+            files[path.stem] = path
+    return files
+
+
+def read_groups(path: Path) -> dict[str, str]:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(table.columns[:2]) != ["id", "group"]:
+        raise MissingFilesError(f"{path}: expected the columns id,group")
+    return dict(zip(table["id"], table["group"], strict=True))
+
+
+class FolderAdapter:
+    has_masks = True
+    min_ellipse_iou = None
+
+    def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[FolderItem]:
+        root = Path(root)
+        image_dir, mask_dir = root / "images", root / "masks"
+        absent = [str(d) for d in (image_dir, mask_dir) if not d.is_dir()]
+        if absent:
+            raise MissingFilesError(
+                f"folder dataset needs {', '.join(absent)} (images/<id>.png|jpg and "
+                "masks/<id>.png with matching ids)"
+            )
+        images = _by_stem(image_dir, IMAGE_SUFFIXES)
+        masks = _by_stem(mask_dir, (".png",))
+        if not images:
+            raise MissingFilesError(f"no .png/.jpg images in {image_dir}")
+        groups_file = root / "groups.csv"
+        groups = read_groups(groups_file) if groups_file.exists() else {}
+        return [
+            FolderItem(lesion_id, groups.get(lesion_id, lesion_id),
+                       images.get(lesion_id), masks.get(lesion_id))
+            for lesion_id in sorted(set(images) | set(masks))
+        ]
+
+    def load(self, item: FolderItem, settings: Mapping[str, Any]) -> ItemResult:
+        if item.image is None:
+            raise BadImageError(str(item.mask), f"no image images/{item.lesion_id}.png|jpg")
+        if item.mask is None:
+            raise BadImageError(str(item.image), f"no mask masks/{item.lesion_id}.png")
+        image, patch_mask = whole_image_patch(item.image, item.mask)
+        lesion = Lesion(item.lesion_id, item.group_id, str(item.image), image,
+                        patch_mask, meta={"image": item.image.name})
+        return ItemResult([lesion], [])

@@ -1,0 +1,31 @@
+"""CT intensity helpers shared by the CT adapters: Hounsfield-unit windows mapped to uint8."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def as_window(values: Sequence[float]) -> tuple[float, float]:
+    """``(low, high)`` from two numbers; ValueError unless both are finite and low < high."""
+    try:
+        low, high = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"a window is two numbers [low, high], got {values!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ValueError(f"a window needs finite low < high, got [{low:g}, {high:g}]")
+    return low, high
+
+
+def window_to_uint8(hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Map HU in ``[low, high]`` linearly onto 0..255, clip outside, round to nearest."""
+    low, high = window
+    scaled = (np.asarray(hu, dtype=np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    """(H, W) → (H, W, 3) with the slice in every channel."""
+    return np.repeat(gray[..., None], 3, axis=2)

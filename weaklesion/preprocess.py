@@ -1,0 +1,164 @@
+"""Stage 2: raw dataset → ``data.h5`` (patches, masks, weak-label ellipses) + ``excluded.csv``.
+
+Items (images, volumes, DL_info rows) are read in parallel worker processes; each lesion's
+ellipse is fitted right there, from its mask or its RECIST diameters, because a failed fit —
+like an unreadable file or a too-small lesion — decides whether the lesion is kept at all.
+Results come back in item order, so the lesion order in ``data.h5`` is deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import h5py
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from weaklesion.atomic import atomic_path
+from weaklesion.datasets import get_adapter
+from weaklesion.datasets.base import Exclusion, Lesion
+from weaklesion.errors import BadImageError, WeaklesionError
+from weaklesion.h5store import PatchWriter, write_attrs
+from weaklesion.parallel import worker_context
+from weaklesion.recist import (
+    FitError,
+    ellipse_from_recist,
+    fit_ellipse_to_mask,
+    mask_iou,
+    rasterise_ellipse,
+)
+
+log = logging.getLogger(__name__)
+EXCLUDED_COLUMNS = ["lesion_id", "source", "reason"]
+
+
+@dataclass
+class KeptLesion:
+    lesion: Lesion
+    ellipse: np.ndarray
+    ellipse_iou: float
+
+
+@dataclass
+class WorkerResult:
+    kept: list[KeptLesion]
+    exclusions: list[Exclusion]
+    bad_item: BadImageError | None = None
+
+
+def weak_label(lesion: Lesion, min_ellipse_iou: float | None) -> KeptLesion:
+    """Fit the lesion's ellipse; raise FitError when it cannot serve as a weak label."""
+    if lesion.recist is not None:
+        ellipse = ellipse_from_recist(lesion.recist)
+    elif lesion.mask is not None:
+        ellipse = fit_ellipse_to_mask(lesion.mask)
+    else:
+        raise FitError("lesion has neither a mask nor RECIST diameters")
+    iou = math.nan
+    if lesion.mask is not None:
+        iou = mask_iou(rasterise_ellipse(ellipse, lesion.mask.shape), lesion.mask)
+        if min_ellipse_iou is not None and iou < min_ellipse_iou:
+            raise FitError(f"ellipse IoU with the mask {iou:.2f} < {min_ellipse_iou}")
+    return KeptLesion(lesion, ellipse.as_array(), iou)
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(fmt: str, settings: Mapping[str, Any]) -> None:
+    cv2.setNumThreads(1)  # one process per core already
+    _worker_state.update(adapter=get_adapter(fmt), settings=settings)
+
+
+def _process_item(item: Any) -> WorkerResult:
+    adapter, settings = _worker_state["adapter"], _worker_state["settings"]
+    try:
+        loaded = adapter.load(item, settings)
+    except BadImageError as error:
+        return WorkerResult([], [], error)
+    kept, exclusions = [], list(loaded.exclusions)
+    for lesion in loaded.lesions:
+        try:
+            kept.append(weak_label(lesion, adapter.min_ellipse_iou))
+        except FitError as error:
+            exclusions.append(Exclusion(lesion.source, f"ellipse fit failed: {error}",
+                                        lesion.lesion_id))
+    return WorkerResult(kept, exclusions)
+
+
+def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: str,
+               data_h5: Path, excluded_csv: Path, workers: int = 1) -> dict[str, int]:
+    """Run stage 2 for one dataset; returns counts of kept and excluded lesions."""
+    adapter = get_adapter(fmt)
+    items = adapter.list_items(Path(root), settings)
+    log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root, workers)
+    on_bad_image = settings.get("on_bad_image", "fail")
+    exclusions: list[Exclusion] = []
+    with atomic_path(data_h5, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+        write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings)
+        writer = PatchWriter(h5, has_masks=adapter.has_masks, has_recist=not adapter.has_masks)
+        for result in _results(fmt, settings, items, workers):
+            if result.bad_item is not None:
+                if on_bad_image != "skip":
+                    raise BadImageError(
+                        result.bad_item.source,
+                        f"{result.bad_item.reason} (set on_bad_image: skip for dataset "
+                        f"{dataset!r} to list it in excluded.csv and go on)",
+                    )
+                exclusions.append(Exclusion(result.bad_item.source, result.bad_item.reason))
+            exclusions.extend(result.exclusions)
+            for kept in result.kept:
+                writer.append(kept.lesion, kept.ellipse, kept.ellipse_iou)
+        writer.close()
+        if writer.count == 0:
+            raise WeaklesionError(
+                f"{dataset}: no lesion is left after exclusions ({len(exclusions)} excluded, "
+                f"first reason: {exclusions[0].reason if exclusions else 'none'})"
+            )
+    table = pd.DataFrame([(e.lesion_id, e.source, e.reason) for e in exclusions],
+                         columns=EXCLUDED_COLUMNS)
+    with atomic_path(excluded_csv, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("%s: kept %d lesions, excluded %d", dataset, writer.count, len(exclusions))
+    return {"kept": writer.count, "excluded": len(exclusions)}
+
+
+def _results(fmt, settings, items, workers):
+    progress = tqdm(total=len(items), desc="preprocess", unit="item", file=sys.stderr,
+                    mininterval=1.0 if sys.stderr.isatty() else 10.0)
+    with progress:
+        if workers <= 1:
+            _init_worker(fmt, settings)
+            for item in items:
+                yield _process_item(item)
+                progress.update()
+            return
+        chunksize = max(1, min(32, len(items) // (workers * 8)))
+        context = worker_context()
+        with context.Pool(workers, _init_worker, (fmt, dict(settings))) as pool:
+            for result in pool.imap(_process_item, items, chunksize=chunksize):
+                yield result
+                progress.update()
+
+
+def source_listing(fmt: str, root: Path, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """What the adapter finds under ``root``, one row per item: an inventory of the raw data.
+
+    Fails early, before any heavy work, with the adapter's message naming missing files.
+    """
+    items = get_adapter(fmt).list_items(Path(root), settings)
+    rows = [
+        {k: str(v) for k, v in dataclasses.asdict(item).items()}
+        if dataclasses.is_dataclass(item) else {"item": str(item)}
+        for item in items
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,83 @@
+"""Stage 3: the training targets — filled-ellipse pseudo-masks, and their GrabCut refinement.
+
+``targets.h5`` holds the ellipse masks rasterised with OpenCV from the parameters fitted in
+stage 2; ``ellipses.parquet`` holds those parameters with how well each ellipse covers its
+ground-truth mask. ``grabcut.h5`` is made only where it is needed: as the training target under
+``target: grabcut``, and as DeepLesion's evaluation target (it has no ground-truth masks).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from weaklesion import PATCH_SIZE
+from weaklesion.atomic import atomic_path
+from weaklesion.h5store import read_arrays, read_table, write_masks
+from weaklesion.parallel import worker_context
+from weaklesion.recist import ELLIPSE_COLUMNS, Ellipse, grabcut_target, rasterise_ellipse
+
+
+def ellipse_masks(ellipses: np.ndarray) -> np.ndarray:
+    """(N, 5) ellipse parameters → (N, 120, 120) bool filled ellipses."""
+    shape = (PATCH_SIZE, PATCH_SIZE)
+    masks = np.zeros((len(ellipses), *shape), dtype=bool)
+    for i, params in enumerate(ellipses):
+        masks[i] = rasterise_ellipse(Ellipse(*map(float, params)), shape)
+    return masks
+
+
+def ellipse_table(table: pd.DataFrame, ellipse: np.ndarray, masks: np.ndarray | None):
+    """Ellipse parameters per lesion, with Dice/IoU of the filled ellipse against the mask."""
+    out = table[["lesion_id", *ELLIPSE_COLUMNS]].copy()
+    if masks is not None:
+        inter = np.logical_and(ellipse, masks).sum(axis=(1, 2))
+        total = ellipse.sum(axis=(1, 2)) + masks.sum(axis=(1, 2))
+        out["target_iou"] = 100 * inter / np.maximum(total - inter, 1)
+        out["target_dice"] = 100 * 2 * inter / np.maximum(total, 1)
+    return out
+
+
+def write_ellipse_targets(data_h5: Path, ellipses_parquet: Path, targets_h5: Path) -> pd.DataFrame:
+    table = read_table(data_h5)
+    arrays = read_arrays(data_h5, ["mask"])
+    masks = ellipse_masks(table[ELLIPSE_COLUMNS].to_numpy(np.float32))
+    summary = ellipse_table(table, masks, arrays.get("mask"))
+    write_masks(targets_h5, "ellipse", masks, table["lesion_id"])
+    with atomic_path(ellipses_parquet, suffix=".parquet") as tmp:
+        summary.to_parquet(tmp, index=False)
+    return summary
+
+
+def _grabcut_one(args: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return grabcut_target(*args)
+
+
+def _init_grabcut_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def grabcut_masks(images: np.ndarray, ellipse: np.ndarray, workers: int = 1) -> np.ndarray:
+    """GrabCut of every ellipse, in parallel over ``workers`` processes, with a progress bar."""
+    jobs = zip(images, ellipse, strict=True)
+    progress = dict(total=len(images), desc="grabcut", unit="lesion", file=sys.stderr,
+                    mininterval=1.0 if sys.stderr.isatty() else 10.0)
+    if workers <= 1:
+        return np.stack([_grabcut_one(job) for job in tqdm(jobs, **progress)])
+    chunksize = max(1, min(64, len(images) // (workers * 8)))
+    context = worker_context()
+    with context.Pool(workers, _init_grabcut_worker) as pool:
+        return np.stack(list(tqdm(pool.imap(_grabcut_one, jobs, chunksize), **progress)))
+
+
+def write_grabcut_targets(data_h5: Path, targets_h5: Path, grabcut_h5: Path,
+                          workers: int = 1) -> None:
+    images = read_arrays(data_h5, ["image"])["image"]
+    stored = read_arrays(targets_h5, ["ellipse", "lesion_id"])
+    refined = grabcut_masks(images, stored["ellipse"], workers)
+    write_masks(grabcut_h5, "grabcut", refined, [i.decode() for i in stored["lesion_id"]])

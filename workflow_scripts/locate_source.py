@@ -1,0 +1,12 @@
+"""List the raw items a dataset's adapter finds; fails early naming missing files."""
+
+from weaklesion.atomic import atomic_path
+from weaklesion.logs import rule_logging
+from weaklesion.preprocess import source_listing
+
+with rule_logging(snakemake.log[0]) as log:
+    listing = source_listing(snakemake.params.format, snakemake.params.root,
+                             snakemake.params.settings)
+    with atomic_path(snakemake.output.listing, suffix=".tsv") as tmp:
+        listing.to_csv(tmp, sep="\t", index=False)
+    log.info("%d items found under %s", len(listing), snakemake.params.root)

@@ -1,0 +1,8 @@
+"""Unpack a dataset's verified archives into one tree."""
+
+from weaklesion.archives import unpack
+from weaklesion.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    unpack(snakemake.input.archives, snakemake.output.tree)
+    log.info("unpacked %d files into %s", len(snakemake.input.archives), snakemake.output.tree)

@@ -1,0 +1,14 @@
+"""Verify size and MD5 of every file in a dataset's manifest."""
+
+from pathlib import Path
+
+from weaklesion.archives import read_manifest, verify_all
+from weaklesion.atomic import atomic_path
+from weaklesion.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    entries = read_manifest(snakemake.input.manifest)
+    report = verify_all(entries, Path(snakemake.params.archive_dir), progress=True)
+    with atomic_path(snakemake.output.verified, suffix=".tsv") as tmp:
+        report.to_csv(tmp, sep="\t", index=False)
+    log.info("verified %d files:\n%s", len(report), report.to_string(index=False))
