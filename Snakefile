@@ -1,11 +1,9 @@
 # weaklesion: weakly supervised lesion segmentation with multi-task learning (MIDL 2021).
-# Data half: raw archives -> verified -> data.h5 -> ellipse targets -> clusters -> splits.
+# raw archives -> verified -> data.h5 -> ellipse targets -> clusters -> splits
+# -> trained models (dataset x model x seed) -> per-lesion test metrics.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")
@@ -17,9 +15,12 @@ include: "rules/preprocess.smk"
 include: "rules/targets.smk"
 include: "rules/cluster.smk"
 include: "rules/split.smk"
+include: "rules/weights.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

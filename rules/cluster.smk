@@ -7,12 +7,12 @@ rule cluster_ellipses:
     output:
         clusters="results/{dataset}/clusters.parquet",
         centroids="results/{dataset}/centroids.csv",
-    params:
-        k=cluster_count,
-        seed=cluster_seed,
     log:
         "logs/{dataset}/cluster_ellipses.log",
     conda:
         CONDA_ENV
+    params:
+        k=cluster_count,
+        seed=cluster_seed,
     script:
         "../workflow_scripts/cluster_ellipses.py"

@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: dataset lookups and target lists.
+# Helpers shared by the rule files (dataset lookups, target lists).
 import re
 
 from weaklesion.archives import manifest_path, read_manifest
@@ -15,9 +15,7 @@ def names_regex(names):
 
 
 DEMO_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] == "demo"])
-DOWNLOAD_DATASETS = names_regex(
-    [d for d, s in DATASETS.items() if s["source"] == "archives"]
-)
+DOWNLOAD_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] == "archives"])
 
 
 def manifest_entries(dataset):
@@ -107,4 +105,88 @@ def data_half_targets(dataset):
 
 
 def all_targets():
-    return [t for dataset in DATASETS for t in data_half_targets(dataset)]
+    return [
+        target
+        for dataset in DATASETS
+        for target in data_half_targets(dataset) + model_targets(dataset)
+    ]
+
+
+# --- models --------------------------------------------------------------------------
+
+MODELS = config["models"]
+SEEDS = config["seeds"]
+TRAIN = config["train"]
+MODEL_REGEX = "|".join(re.escape(m) for m in MODELS)
+WEIGHT_PRESETS = {"imagenet", "ssl", "swsl", "instagram"}
+
+
+def encoder_weights_file(wildcards):
+    """Pretrained weights as a local file: fetched by a local rule, or the user's own file."""
+    weights = TRAIN["encoder_weights"]
+    if weights is None:
+        return []
+    if weights in WEIGHT_PRESETS:
+        return f"resources/weights/{TRAIN['encoder']}.{weights}.pt"
+    return weights
+
+
+def training_inputs(wildcards):
+    inputs = {
+        "data": f"results/{wildcards.dataset}/data.h5",
+        "targets": training_target_file(wildcards),
+        "clusters": f"results/{wildcards.dataset}/clusters.parquet",
+        "split": f"results/{wildcards.dataset}/split.csv",
+    }
+    weights = encoder_weights_file(wildcards)
+    if weights:
+        inputs["weights"] = weights
+    return inputs
+
+
+def training_target_file(wildcards):
+    if DATASETS[wildcards.dataset]["target"] == "grabcut":
+        return f"results/{wildcards.dataset}/grabcut.h5"
+    return f"results/{wildcards.dataset}/targets.h5"
+
+
+def training_target_name(wildcards):
+    return DATASETS[wildcards.dataset]["target"]
+
+
+def dataset_settings(wildcards):
+    return DATASETS[wildcards.dataset]
+
+
+def train_config(wildcards):
+    return TRAIN
+
+
+def evaluation_reference(wildcards):
+    """Ground-truth masks where they exist; DeepLesion is scored against GrabCut targets."""
+    if DATASETS[wildcards.dataset]["format"] == "deeplesion":
+        return f"results/{wildcards.dataset}/grabcut.h5"
+    return f"results/{wildcards.dataset}/data.h5"
+
+
+def evaluation_reference_name(wildcards):
+    if DATASETS[wildcards.dataset]["format"] == "deeplesion":
+        return "grabcut"
+    return "mask"
+
+
+def expected_checkpoint(wildcards):
+    return {
+        "name": wildcards.model,
+        "encoder": TRAIN["encoder"],
+        "num_clusters": DATASETS[wildcards.dataset]["k"],
+    }
+
+
+def model_targets(dataset):
+    return expand(
+        "results/{dataset}/{model}/seed{seed}/summary.json",
+        dataset=dataset,
+        model=MODELS,
+        seed=SEEDS,
+    )

@@ -11,14 +11,14 @@ rule make_demo_dataset:
     output:
         archives=expand("resources/{{dataset}}/archives/{name}", name=DEMO_FILES),
         manifest="resources/{dataset}/archives/manifest.tsv",
-    wildcard_constraints:
-        dataset=DEMO_DATASETS,
-    params:
-        options=demo_options,
     log:
         "logs/{dataset}/make_demo_dataset.log",
+    wildcard_constraints:
+        dataset=DEMO_DATASETS,
     conda:
         CONDA_ENV
+    params:
+        options=demo_options,
     script:
         "../workflow_scripts/make_demo_dataset.py"
 
@@ -26,14 +26,14 @@ rule make_demo_dataset:
 rule download_archive:
     output:
         "resources/{dataset}/archives/{archive}",
-    wildcard_constraints:
-        dataset=DOWNLOAD_DATASETS,
-    params:
-        entry=manifest_entry,
     log:
         "logs/{dataset}/download/{archive}.log",
+    wildcard_constraints:
+        dataset=DOWNLOAD_DATASETS,
     conda:
         CONDA_ENV
+    params:
+        entry=manifest_entry,
     script:
         "../workflow_scripts/download_archive.py"
 
@@ -44,12 +44,12 @@ rule verify_archives:
         archives=archive_files,
     output:
         verified="results/{dataset}/archives.tsv",
-    params:
-        archive_dir="resources/{dataset}/archives",
     log:
         "logs/{dataset}/verify_archives.log",
     conda:
         CONDA_ENV
+    params:
+        archive_dir="resources/{dataset}/archives",
     script:
         "../workflow_scripts/verify_archives.py"
 
@@ -73,13 +73,13 @@ rule locate_source:
         tree=unpacked_tree,
     output:
         listing="results/{dataset}/source_files.tsv",
-    params:
-        format=adapter_format,
-        root=raw_root,
-        settings=preprocessing,
     log:
         "logs/{dataset}/locate_source.log",
     conda:
         CONDA_ENV
+    params:
+        format=adapter_format,
+        root=raw_root,
+        settings=preprocessing,
     script:
         "../workflow_scripts/locate_source.py"

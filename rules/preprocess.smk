@@ -13,14 +13,14 @@ rule preprocess:
             category="Data",
             subcategory="{dataset}",
         ),
-    params:
-        format=adapter_format,
-        root=raw_root,
-        settings=preprocessing,
-    threads: 8
     log:
         "logs/{dataset}/preprocess.log",
     conda:
         CONDA_ENV
+    threads: 8
+    params:
+        format=adapter_format,
+        root=raw_root,
+        settings=preprocessing,
     script:
         "../workflow_scripts/preprocess.py"

@@ -6,13 +6,13 @@ rule split_dataset:
         data="results/{dataset}/data.h5",
     output:
         split="results/{dataset}/split.csv",
-    params:
-        format=adapter_format,
-        protocol=split_protocol,
-        fractions=split_fractions,
     log:
         "logs/{dataset}/split_dataset.log",
     conda:
         CONDA_ENV
+    params:
+        format=adapter_format,
+        protocol=split_protocol,
+        fractions=split_fractions,
     script:
         "../workflow_scripts/split_dataset.py"

@@ -21,10 +21,10 @@ rule grabcut_targets:
         targets="results/{dataset}/targets.h5",
     output:
         grabcut="results/{dataset}/grabcut.h5",
-    threads: 8
     log:
         "logs/{dataset}/grabcut_targets.log",
     conda:
         CONDA_ENV
+    threads: 8
     script:
         "../workflow_scripts/grabcut_targets.py"

@@ -145,7 +145,7 @@ def test_predictions_without_ground_truth_are_reported(folders):
                     np.zeros((2, 2), np.uint8),
                 ]
             ),
-            r"colour channels differ",
+            r"colours \(3 channels that differ\)",
         ),
         (
             np.dstack([np.zeros((2, 2), np.uint8)] * 3 + [np.full((2, 2), 7, np.uint8)]),

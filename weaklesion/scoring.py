@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
+from weaklesion.datasets.imaging import read_binary_mask as read_mask
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
 from weaklesion.metrics import fill_empty_predictions, lesion_metrics, window_diagonal
 
@@ -78,62 +78,6 @@ def mask_files(folder: str | Path, role: str) -> dict[str, Path]:
     if not files:
         raise MissingFilesError(f"{role} folder {folder} holds no {MASK_SUFFIX} masks")
     return files
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """A PNG mask as a boolean array; grey, or colour with equal channels, 0/255 or 0/1."""
-    try:
-        # Decoding from bytes also works for paths OpenCV cannot open (non-ASCII on Windows).
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise BadImageError(str(path), f"cannot be read: {error}") from error
-    if not data.size:
-        raise BadImageError(str(path), "is an empty file")
-    image = _quiet_decode(data)
-    if image is None:
-        raise BadImageError(str(path), "is not a readable image (corrupt or truncated?)")
-    if image.ndim == 3:
-        image = _grey_from_colour(image, path)
-    values = np.unique(image)
-    if not (set(values.tolist()) <= {0, 1} or set(values.tolist()) <= {0, 255}):
-        raise BadImageError(
-            str(path), f"mask values must be 0/255 or 0/1, found {_describe(values)}"
-        )
-    return image != 0
-
-
-def _quiet_decode(data: np.ndarray) -> np.ndarray | None:
-    # OpenCV logs its own warnings for a broken file; the BadImageError raised says it all.
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        return None
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-
-
-def _grey_from_colour(image: np.ndarray, path: Path) -> np.ndarray:
-    channels = image.shape[2]
-    colour = image[:, :, : min(channels, 3)]
-    if not (colour == colour[:, :, :1]).all():
-        raise BadImageError(
-            str(path), f"{channels}-channel mask whose colour channels differ; save it as grey"
-        )
-    if channels == 4:
-        alpha = image[:, :, 3]
-        opaque = np.iinfo(image.dtype).max
-        if not ((alpha == opaque).all() or (alpha == colour[:, :, 0]).all()):
-            raise BadImageError(
-                str(path), "RGBA mask with a partly transparent alpha channel; save it as grey"
-            )
-    return colour[:, :, 0]
-
-
-def _describe(values: np.ndarray) -> str:
-    shown = ", ".join(str(v) for v in values[:10].tolist())
-    return shown + (f", … ({len(values)} distinct values)" if len(values) > 10 else "")
 
 
 def _read_pair(gt_path: Path, pred_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -13,31 +13,125 @@ from weaklesion.errors import BadImageError
 
 def read_rgb(path: Path) -> np.ndarray:
     """An 8-bit colour image as RGB (grey images are replicated to three channels)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise BadImageError(str(path), f"cannot be read: {error.strerror}") from None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise BadImageError(str(path), "cannot be read or decoded as an image")
+    if data.startswith(_JPEG_START) and not _jpeg_is_complete(data):
+        raise BadImageError(str(path), "JPEG is truncated (no end-of-image marker); the file "
+                            "is incomplete, e.g. from an interrupted download or unzip")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_binary_mask(path: Path) -> np.ndarray:
-    """A mask as bool. Accepts 0/255 or 0/1, grey, RGB(A) or palette PNGs, 8 or 16 bit.
+_JPEG_START = b"\xff\xd8"
+_JPEG_END, _JPEG_SCAN = 0xD9, 0xDA
 
-    Anything above half the largest value is foreground; other values are refused rather
-    than guessed at, since a label map with several classes is not a lesion mask.
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """Whether the JPEG's segments and scans run through to its end-of-image marker.
+
+    libjpeg decodes a cut-off JPEG with grey fill and only a warning on stderr, so OpenCV
+    hands back an image; walking the markers tells. Bytes after the end marker are allowed.
     """
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise BadImageError(str(path), "cannot be read or decoded as a mask")
-    if raw.ndim == 3:
-        colour = raw[..., :3]
-        if not (colour == colour[..., :1]).all():
-            raise BadImageError(str(path), "mask has colours; expected grey 0/255 or 0/1")
-        raw = colour[..., 0]
-    values = np.unique(raw)
-    if values.size > 2 or (values.size == 2 and values[0] != 0):
-        shown = ", ".join(str(v) for v in values[:6])
-        raise BadImageError(str(path), f"mask is not binary (values {shown}...)")
-    return raw > 0
+    position = len(_JPEG_START)
+    while position + 1 < len(data):
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == _JPEG_END:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            position += 2
+            continue
+        if position + 4 > len(data):
+            return False
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == _JPEG_SCAN:
+            # Entropy-coded data: 0xFF is followed by 0x00 (stuffing) or a restart marker
+            # inside it; anything else is the next marker.
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= len(data):
+                    return False
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                elif following == 0xFF:
+                    position += 1
+                else:
+                    break
+    return False
+
+
+def read_binary_mask(path: str | Path) -> np.ndarray:
+    """A mask as bool: grey, or colour with equal channels (alpha opaque or equal to them),
+    holding 0/255 or 0/1 (16-bit masks may use 0/65535).
+
+    Anything else is refused rather than guessed at: a label map with several classes or a
+    soft probability map is not a lesion mask.
+    """
+    try:
+        # Decoding from bytes also works for paths OpenCV cannot open (non-ASCII on Windows).
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise BadImageError(str(path), f"cannot be read: {error}") from error
+    if not data.size:
+        raise BadImageError(str(path), "is an empty file")
+    image = _quiet_decode(data)
+    if image is None:
+        raise BadImageError(str(path), "is not a readable image (corrupt or truncated?)")
+    if image.ndim == 3:
+        image = _grey_from_colour(image, path)
+    values = set(np.unique(image).tolist())
+    if not any(values <= {0, foreground} for foreground in _MASK_FOREGROUNDS):
+        raise BadImageError(
+            str(path), f"mask is not binary: values must be 0/255 or 0/1, found "
+            f"{_describe(sorted(values))} (16-bit masks may use 0/65535)"
+        )
+    return image != 0
+
+
+_MASK_FOREGROUNDS = (1, 255, 65535)
+
+
+def _quiet_decode(data: np.ndarray) -> np.ndarray | None:
+    # OpenCV logs its own warnings for a broken file; the BadImageError raised says it all.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _grey_from_colour(image: np.ndarray, path: str | Path) -> np.ndarray:
+    channels = image.shape[2]
+    colour = image[:, :, : min(channels, 3)]
+    if not (colour == colour[:, :, :1]).all():
+        raise BadImageError(
+            str(path), f"mask has colours ({channels} channels that differ); save it as grey"
+        )
+    if channels == 4:
+        alpha = image[:, :, 3]
+        opaque = np.iinfo(image.dtype).max
+        if not ((alpha == opaque).all() or (alpha == colour[:, :, 0]).all()):
+            raise BadImageError(
+                str(path), "RGBA mask with a partly transparent alpha channel; save it as grey"
+            )
+    return colour[:, :, 0]
+
+
+def _describe(values: list[int]) -> str:
+    shown = ", ".join(str(v) for v in values[:10])
+    return shown + (f", … ({len(values)} distinct values)" if len(values) > 10 else "")
 
 
 def resize_image(image: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:

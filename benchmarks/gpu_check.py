@@ -1,0 +1,160 @@
+"""GPU check: training throughput and peak memory of the paper's networks at both geometries.
+
+Runs the workflow's own training step (weaklesion.training: normalisation, padding, bf16
+autocast, channels_last, the model's loss) on synthetic in-memory batches, so it needs no
+dataset. Prints one row per model × geometry and an estimate of the paper grid's wall time
+(3 datasets × 3 models × 3 seeds) on this card.
+
+    python benchmarks/gpu_check.py [--encoder resnet101] [--steps 200] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from weaklesion.models import build_model
+from weaklesion.schedules import paper_schedule
+from weaklesion.training import (
+    Batches,
+    LesionArrays,
+    TrainSettings,
+    _step_rows,
+    mask_loss_scale,
+    step_terms,
+)
+
+# Lesions per dataset in the paper's splits (train, val+test), for the grid estimate.
+PAPER_DATASETS = {"ham10000": (7008, 3004), "lits": (11522, 4940), "deeplesion": (22919, 9816)}
+K = {"ham10000": 45, "lits": 40, "deeplesion": 190}
+
+
+def synthetic(n: int, k: int, seed: int = 0) -> LesionArrays:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 120, 120, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:120, 0:120]
+    masks = np.stack([(xx - 60 - d) ** 2 + (yy - 60) ** 2 < 900 for d in rng.integers(-9, 9, n)])
+    return LesionArrays(np.arange(n).astype(str), images, masks,
+                        rng.integers(0, k, n).astype(np.int64))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: int,
+            device: torch.device) -> dict:
+    cuda = device.type == "cuda"
+    schedule = paper_schedule(model_name, "ham10000")
+    settings = TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
+                             num_clusters=45, geometry=geometry, channel_order="rgb",
+                             pad_mode="zero", schedule=schedule, seed=0)
+    torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True
+    model = build_model(model_name, encoder=encoder, encoder_weights=None, num_clusters=45)
+    model = model.to(device).train()
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    batches = Batches(synthetic(512, 45), settings, device)
+    scale = mask_loss_scale(geometry)
+    size = schedule.batch_size
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    images = 0
+    for step in range(warmup + steps):
+        if step == warmup:
+            _sync(device)
+            started, images = time.perf_counter(), 0
+        index = torch.randint(0, len(batches), (size,), device=device)
+        x, targets = batches.inputs(index), batches.targets(index)
+        for rows in _step_rows(model_name, size):
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                terms = step_terms(model, model_name, x, targets, rows, scale)
+            terms["loss"].backward()
+            if schedule.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
+            optimizer.step()
+        images += size
+    _sync(device)
+    seconds = time.perf_counter() - started
+    train_rate = images / seconds
+
+    model.eval()
+    eval_images = 0
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(20 if cuda else 2):
+            index = torch.arange(0, 64, device=device)
+            model(batches.inputs(index))
+            eval_images += 64
+        _sync(device)
+    eval_rate = eval_images / (time.perf_counter() - started)
+    return {"model": model_name, "geometry": geometry, "encoder": encoder,
+            "batch": size, "train_images_per_s": train_rate,
+            "eval_images_per_s": eval_rate,
+            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
+            "step_ms": 1000 * seconds / steps}
+
+
+def grid_hours(rows: list[dict], geometry: str, epochs: int) -> float:
+    """Wall time of 3 datasets × 3 models × 3 seeds, each for ``epochs`` epochs."""
+    total = 0.0
+    for row in (r for r in rows if r["geometry"] == geometry):
+        for train_n, eval_n in PAPER_DATASETS.values():
+            per_epoch = train_n / row["train_images_per_s"] + eval_n / row["eval_images_per_s"]
+            total += 3 * epochs * per_epoch
+    return total / 3600
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="resnet101")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--models", nargs="+", default=["A1", "A1+L", "ACoseg"])
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--device", default="cuda",
+                        help="cuda (default); cpu only to compare or smoke-test on a laptop")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("gpu_check: no CUDA device; nothing to measure", file=sys.stderr)
+        return 1
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device: {name}  torch {torch.__version__}", flush=True)
+    rows = []
+    for model_name in args.models:
+        for geometry in ("paper", "compact"):
+            row = measure(model_name, geometry, args.encoder, args.steps, args.warmup, device)
+            rows.append(row)
+            print(f"{model_name:7s} {geometry:8s} batch {row['batch']:2d}  "
+                  f"train {row['train_images_per_s']:8.1f} img/s  "
+                  f"eval {row['eval_images_per_s']:8.1f} img/s  "
+                  f"step {row['step_ms']:6.1f} ms  peak {row['peak_memory_gib']:5.2f} GiB",
+                  flush=True)
+    for geometry in ("paper", "compact"):
+        print(f"paper grid (27 runs), {geometry}: {grid_hours(rows, geometry, 50):.2f} h at "
+              f"50 epochs, {grid_hours(rows, geometry, 20):.2f} h at 20 epochs")
+    paper = {r["model"]: r["train_images_per_s"] for r in rows if r["geometry"] == "paper"}
+    for r in rows:
+        if r["geometry"] == "compact":
+            print(f"{r['model']}: compact / paper training throughput "
+                  f"{r['train_images_per_s'] / paper[r['model']]:.2f}x")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"device": name, "torch": torch.__version__,
+                       "rows": rows}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The GPU check: resnet101 A1, A1+L and ACoseg training at both geometries (bf16), images/s,
+# peak memory and an estimate of the paper grid's wall time on this card.
+# Usage: bash benchmarks/gpu_check.sh [extra args for gpu_check.py, e.g. --steps 300]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
+  "$PYTHON" benchmarks/gpu_check.py --encoder resnet101 "$@"

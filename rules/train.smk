@@ -1,0 +1,26 @@
+# One training job per dataset x model x seed; a killed job resumes from its last epoch.
+
+
+rule train_model:
+    input:
+        unpack(training_inputs),
+    output:
+        model="results/{dataset}/{model}/seed{seed}/model.pt",
+        history="results/{dataset}/{model}/seed{seed}/history.csv",
+    log:
+        "results/{dataset}/{model}/seed{seed}/train.log",
+    wildcard_constraints:
+        model=MODEL_REGEX,
+        seed=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        dataset=dataset_settings,
+        train=train_config,
+        target_name=training_target_name,
+        checkpoint_dir="results/{dataset}/{model}/seed{seed}/checkpoints",
+    script:
+        "../workflow_scripts/train_model.py"

@@ -1,0 +1,345 @@
+"""Stage 2 end to end on tiny fixtures of every format, and the config entries feeding it."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_deeplesion import fixture_lesions, write_deeplesion_fixture
+from fixtures_folder import write_folder_fixture
+from fixtures_ham import patch_ellipse, write_ham_fixture, write_mask
+from fixtures_lits import volume_arrays, write_lits_fixture, write_nifti
+
+from weaklesion import PATCH_SIZE
+from weaklesion.config import (
+    DEFAULT_K,
+    preprocess_settings,
+    resolve_dataset,
+    resolve_datasets,
+)
+from weaklesion.datasets.lits import LitsAdapter
+from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
+from weaklesion.h5store import read_table
+from weaklesion.preprocess import EXCLUDED_COLUMNS, preprocess, source_listing
+
+PAPER = {"protocol": "paper", "on_bad_image": "fail"}
+SKIP = {"protocol": "paper", "on_bad_image": "skip"}
+ARRAYS = ("image", "mask", "recist", "ellipse", "ellipse_iou")
+
+
+def run(tmp_path, fmt, root, settings=PAPER, workers=1, name="out"):
+    out = tmp_path / name
+    counts = preprocess(fmt=fmt, root=root, settings=settings, dataset="ds",
+                        data_h5=out / "data.h5", excluded_csv=out / "excluded.csv",
+                        workers=workers)
+    return out, counts
+
+
+def excluded(out) -> pd.DataFrame:
+    table = pd.read_csv(out / "excluded.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == EXCLUDED_COLUMNS
+    return table
+
+
+def stored(out) -> dict[str, np.ndarray]:
+    with h5py.File(out / "data.h5", "r") as h5:
+        return {name: h5[name][:] for name in ARRAYS if name in h5}
+
+
+def canonical(cx, cy, width, height, angle):
+    if width >= height:
+        return cx, cy, width, height, angle % 180
+    return cx, cy, height, width, (angle + 90) % 180
+
+
+def angle_difference(a, b):
+    return abs((a - b + 90) % 180 - 90)
+
+
+@pytest.fixture
+def ham(tmp_path):
+    root = tmp_path / "ham"
+    return root, write_ham_fixture(root, n_images=6)
+
+
+# --- HAM10000 and folder formats -------------------------------------------------------------
+
+
+def test_ham10000_patches_ellipses_and_ids(tmp_path, ham):
+    root, images = ham
+    out, counts = run(tmp_path, "ham10000", root)
+    assert counts == {"kept": 6, "excluded": 0}
+    assert len(excluded(out)) == 0
+    arrays = stored(out)
+    assert arrays["image"].shape == (6, PATCH_SIZE, PATCH_SIZE, 3)
+    assert arrays["image"].dtype == np.uint8
+    assert arrays["mask"].shape == (6, PATCH_SIZE, PATCH_SIZE) and arrays["mask"].dtype == bool
+    assert "recist" not in arrays
+    table = read_table(out / "data.h5")
+    assert list(table["lesion_id"]) == [image.image_id for image in images]
+    assert list(table["group_id"]) == [image.lesion_id for image in images]
+    assert list(table["meta_dx"]) == [image.metadata["dx"] for image in images]
+    assert list(table["meta_age"]) == [float(image.metadata["age"]) for image in images]
+    for row, image in zip(table.itertuples(), images, strict=True):
+        # The fixture's axis-aligned ellipse, resized from 160×120 to 120×120.
+        found = canonical(row.cx, row.cy, row.width, row.height, row.angle)
+        want = canonical(*patch_ellipse(image), 0.0)
+        assert np.allclose(found[:4], want[:4], atol=1.0), (found, want)
+        assert angle_difference(found[4], want[4]) <= 1
+        assert 0.9 <= row.ellipse_iou <= 1
+    with h5py.File(out / "data.h5", "r") as h5:
+        assert h5.attrs["format"] == "ham10000" and h5.attrs["dataset"] == "ds"
+        assert json.loads(h5.attrs["settings"]) == PAPER
+
+
+@pytest.mark.parametrize("fmt", ["ham10000", "folder"])
+def test_two_workers_write_the_same_bytes_in_the_same_order(tmp_path, fmt):
+    root = tmp_path / "raw"
+    if fmt == "ham10000":
+        write_ham_fixture(root, n_images=7)
+    else:
+        write_folder_fixture(root, n_images=5)
+    one, counts_one = run(tmp_path, fmt, root, workers=1, name="one")
+    two, counts_two = run(tmp_path, fmt, root, workers=2, name="two")
+    assert counts_one == counts_two
+    arrays_one, arrays_two = stored(one), stored(two)
+    assert arrays_one.keys() == arrays_two.keys()
+    for name, values in arrays_one.items():
+        assert values.tobytes() == arrays_two[name].tobytes(), name
+    pd.testing.assert_frame_equal(read_table(one / "data.h5"), read_table(two / "data.h5"))
+    assert (one / "excluded.csv").read_bytes() == (two / "excluded.csv").read_bytes()
+
+
+def test_folder_dataset_keeps_groups_and_masks(tmp_path):
+    root = tmp_path / "raw"
+    cases = write_folder_fixture(root, n_images=4, groups={"case_01": "p1", "case_02": "p1"})
+    out, counts = run(tmp_path, "folder", root)
+    assert counts == {"kept": 4, "excluded": 0}
+    table = read_table(out / "data.h5")
+    assert list(table["lesion_id"]) == [c.lesion_id for c in cases]
+    assert list(table["group_id"]) == ["case_00", "p1", "p1", "case_03"]
+    assert list(table["meta_image"]) == [c.image_path(root).name for c in cases]
+
+
+# --- bad items ------------------------------------------------------------------------------
+
+
+def leftovers(out):
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_image_fails_naming_the_file_and_the_skip_setting(tmp_path, ham, workers):
+    root, images = ham
+    broken = images[2].image_path(root)
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(BadImageError, match="on_bad_image: skip") as error:
+        run(tmp_path, "ham10000", root, workers=workers)
+    assert error.value.source == str(broken)
+    assert str(broken) in str(error.value)
+    assert "'ds'" in str(error.value)
+    # Neither the final files nor temporary ones are left behind.
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_skip_lists_bad_images_with_their_reason_and_keeps_the_rest(tmp_path, ham):
+    root, images = ham
+    broken = images[2].image_path(root)
+    broken.write_bytes(broken.read_bytes()[:200])
+    images[4].mask_path(root).unlink()
+    out, counts = run(tmp_path, "ham10000", root, settings=SKIP, workers=2)
+    assert counts == {"kept": 4, "excluded": 2}
+    table = excluded(out)
+    assert list(table["source"]) == [str(broken), str(images[4].image_path(root))]
+    assert "cannot be read" in table["reason"][0]
+    assert f"no mask {images[4].image_id}_segmentation.png" in table["reason"][1]
+    kept = read_table(out / "data.h5")["lesion_id"]
+    assert list(kept) == [images[i].image_id for i in (0, 1, 3, 5)]
+    assert leftovers(out) == ["data.h5", "excluded.csv"]
+
+
+def test_failed_ellipse_fit_is_excluded_not_fatal(tmp_path, ham):
+    root, images = ham
+    # An axis-aligned rectangle: its hull has 4 points, too few for an ellipse.
+    rectangle = np.zeros((120, 160), bool)
+    rectangle[30:90, 40:120] = True
+    write_mask(images[1].mask_path(root), rectangle)
+    out, counts = run(tmp_path, "ham10000", root)  # on_bad_image: fail
+    assert counts == {"kept": 5, "excluded": 1}
+    (row,) = excluded(out).itertuples()
+    assert row.lesion_id == images[1].image_id
+    assert row.source == str(images[1].image_path(root))
+    assert row.reason.startswith("ellipse fit failed: convex hull has 4 points")
+    assert images[1].image_id not in set(read_table(out / "data.h5")["lesion_id"])
+
+
+def test_no_lesion_left_is_an_error_and_leaves_nothing(tmp_path, ham):
+    root, images = ham
+    line = np.zeros((120, 160), bool)  # thick enough to survive resizing, too thin to fit
+    line[58:62, 10:150] = True
+    for image in images:
+        write_mask(image.mask_path(root), line)
+    with pytest.raises(WeaklesionError, match="no lesion is left after exclusions") as error:
+        run(tmp_path, "ham10000", root)
+    assert "6 excluded, first reason: ellipse fit failed" in str(error.value)
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_missing_folders_fail_before_any_work(tmp_path):
+    with pytest.raises(MissingFilesError, match="HAM10000_images_part_1"):
+        run(tmp_path, "ham10000", tmp_path / "nothing")
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_existing_outputs_survive_a_failed_rerun(tmp_path, ham):
+    root, images = ham
+    out, _ = run(tmp_path, "ham10000", root)
+    before = (out / "data.h5").read_bytes()
+    broken = images[0].image_path(root)
+    broken.write_bytes(b"")
+    with pytest.raises(BadImageError):
+        run(tmp_path, "ham10000", root)
+    assert (out / "data.h5").read_bytes() == before
+    assert leftovers(out) == ["data.h5", "excluded.csv"]
+
+
+# --- LiTS and DeepLesion --------------------------------------------------------------------
+
+
+def write_ring_volume(root, number=7):
+    """A LiTS volume whose slice 2 holds one ring-shaped tumour: its filled ellipse covers the
+    hole, so the ellipse's IoU with the ring is about 1 - 0.8² = 0.36, under 0.4."""
+    hu, labels = volume_arrays(number)
+    rows, cols = np.indices(labels.shape[:2])
+    radius = np.hypot(rows - 45, cols - 50)
+    ring = (radius <= 12) & (radius >= 9.6)
+    labels[..., 2][ring] = 2
+    hu[..., 2][ring] = 50
+    write_nifti(root / "volume_pt1" / f"volume-{number}.nii", hu)
+    write_nifti(root / "segmentations" / f"segmentation-{number}.nii", labels)
+    return f"volume-{number}_slice-0002_comp-1"
+
+
+def test_lits_drops_ellipses_under_the_minimum_iou(tmp_path):
+    root = write_lits_fixture(tmp_path / "lits", numbers=[0])
+    ring_id = write_ring_volume(root)
+    out, counts = run(tmp_path, "lits", root)
+    table = read_table(out / "data.h5")
+    assert ring_id not in set(table["lesion_id"])
+    assert (table["ellipse_iou"] >= 0.4).all()
+    reasons = excluded(out).set_index("lesion_id")["reason"]
+    assert reasons[ring_id].startswith("ellipse fit failed: ellipse IoU with the mask 0.3")
+    assert reasons[ring_id].endswith("< 0.4")
+    assert counts["kept"] == len(table) and counts["excluded"] == len(reasons)
+
+
+def test_lits_ring_is_kept_without_the_threshold(tmp_path, monkeypatch):
+    # The same data with the threshold switched off: the ring is there, with its low IoU.
+    monkeypatch.setattr(LitsAdapter, "min_ellipse_iou", None)
+    root = write_lits_fixture(tmp_path / "lits", numbers=[0])
+    ring_id = write_ring_volume(root)
+    out, _ = run(tmp_path, "lits", root)
+    table = read_table(out / "data.h5").set_index("lesion_id")
+    assert 0.3 <= table.loc[ring_id, "ellipse_iou"] < 0.4
+
+
+def test_deeplesion_stores_recist_and_no_mask(tmp_path):
+    root = write_deeplesion_fixture(tmp_path / "dl", n_patients=2)
+    out, counts = run(tmp_path, "deeplesion", root, workers=2)
+    lesions = fixture_lesions(2)
+    assert counts == {"kept": len(lesions), "excluded": 0}
+    arrays = stored(out)
+    assert "mask" not in arrays
+    assert arrays["recist"].shape == (len(lesions), 4, 2)
+    assert arrays["recist"].dtype == np.float32
+    assert np.isnan(arrays["ellipse_iou"]).all()
+    table = read_table(out / "data.h5")
+    assert list(table["meta_row"]) == [float(lesion.row) for lesion in lesions]
+    for row, lesion in zip(table.itertuples(), lesions, strict=True):
+        long_semi, short_semi = lesion.semi_axes
+        # The patch is centred on the lesion; width = short diameter along the short axis.
+        assert (row.width, row.height) == pytest.approx((2 * short_semi, 2 * long_semi),
+                                                         abs=1e-3)
+        assert angle_difference(row.angle, lesion.angle + 90) < 1e-3
+        assert (row.cx, row.cy) == pytest.approx((PATCH_SIZE // 2, PATCH_SIZE // 2), abs=1e-3)
+
+
+# --- source listing -------------------------------------------------------------------------
+
+
+def test_source_listing_lists_items(tmp_path, ham):
+    root, images = ham
+    listing = source_listing("ham10000", root, PAPER)
+    assert list(listing["image_id"]) == [image.image_id for image in images]
+    assert list(listing["image"]) == [str(image.image_path(root)) for image in images]
+    assert list(listing["mask"]) == [str(image.mask_path(root)) for image in images]
+
+
+def test_source_listing_of_a_folder_dataset(tmp_path):
+    cases = write_folder_fixture(tmp_path, n_images=3)
+    listing = source_listing("folder", tmp_path, PAPER)
+    assert list(listing["lesion_id"]) == [c.lesion_id for c in cases]
+
+
+def test_source_listing_fails_early_naming_missing_files(tmp_path):
+    with pytest.raises(MissingFilesError, match="No LiTS files found"):
+        source_listing("lits", tmp_path, PAPER)
+
+
+# --- config entries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "k"), [("ham10000", 45), ("lits", 40), ("deeplesion", 190),
+                                        ("folder", 10), ("demo", 6)])
+def test_default_k_per_format(fmt, k):
+    entry = {"format": fmt, "path": "/data/x"}
+    assert resolve_dataset("d", entry)["k"] == k == DEFAULT_K[fmt]
+    assert resolve_dataset("d", {**entry, "k": 3})["k"] == 3
+
+
+def test_common_defaults_and_partial_split_override():
+    settings = resolve_dataset("ham", {"format": "ham10000", "split": {"seed": 5}})
+    assert settings["protocol"] == "paper"
+    assert settings["target"] == "ellipse"
+    assert settings["on_bad_image"] == "fail"
+    assert settings["split"] == {"train": 0.7, "val": 0.2, "test": 0.1, "seed": 5}
+    assert settings["source"] == "archives" and settings["manifest"] == "ham10000"
+
+
+def test_sources():
+    assert resolve_dataset("a", {"format": "demo"})["source"] == "demo"
+    assert resolve_dataset("b", {"format": "deeplesion"})["manifest"] == "deeplesion"
+    assert resolve_dataset("c", {"format": "ham10000", "path": "/x"})["source"] == "path"
+    assert resolve_dataset("d", {"format": "lits", "path": "/x"})["source"] == "path"
+
+
+@pytest.mark.parametrize("fmt", ["lits", "folder"])
+def test_path_is_required_where_nothing_is_downloaded(fmt):
+    with pytest.raises(ConfigError, match=f"datasets.mine.path is required for format '{fmt}'"):
+        resolve_dataset("mine", {"format": fmt})
+
+
+def test_unknown_format_names_the_key():
+    with pytest.raises(ConfigError, match=r"datasets\.x\.format = 'png'.*ham10000"):
+        resolve_dataset("x", {"format": "png"})
+    with pytest.raises(ConfigError, match="datasets is empty"):
+        resolve_datasets({})
+
+
+def test_preprocess_settings_drop_later_stage_keys():
+    settings = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200],
+                                     "k": 12, "target": "grabcut"})
+    kept = preprocess_settings(settings)
+    for key in ("k", "target", "split", "cluster_seed"):
+        assert key not in kept
+    assert kept["window"] == [-100, 200]
+    assert kept["format"] == "lits" and kept["path"] == "/x"
+    assert kept["protocol"] == "paper" and kept["on_bad_image"] == "fail"
+    # Changing k leaves what preprocessing sees untouched.
+    other = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200], "k": 3})
+    assert preprocess_settings(other) == kept
+    assert "demo" not in preprocess_settings(resolve_dataset("m", {"format": "demo",
+                                                                   "demo": {"n_images": 5}}))

@@ -1,0 +1,5 @@
+import sys
+
+from weaklesion.cli import main
+
+sys.exit(main())

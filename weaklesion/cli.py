@@ -1,0 +1,77 @@
+"""Command-line entry points: ``python -m weaklesion <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from weaklesion.errors import WeaklesionError
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from weaklesion.atomic import atomic_path
+    from weaklesion.metrics import METRIC_COLUMNS
+    from weaklesion.scoring import score_folders
+
+    table = score_folders(args.gt, args.pred)
+    with atomic_path(args.out, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    means = table[METRIC_COLUMNS].mean()
+    print(f"{len(table)} masks scored -> {args.out}")
+    print("  ".join(f"{name} {value:.2f}" for name, value in means.items()))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from weaklesion.evaluation import Predictor
+    from weaklesion.prediction import predict_folder
+    from weaklesion.training import pick_device
+
+    predictor = Predictor(args.model, pick_device(args.device))
+    written = predict_folder(predictor, args.images, args.out, args.batch_size)
+    print(f"{len(written)} masks written to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weaklesion",
+        description="Weakly supervised lesion segmentation (MIDL 2021) - tools around the "
+                    "Snakemake workflow.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score predicted PNG masks against ground-truth PNG masks",
+        description="Score every predicted mask against the ground-truth mask of the same "
+                    "file stem with the paper's metrics (IoU, Dice, VS, centre error, "
+                    "perimeter error, Hausdorff, HD95); one CSV row per id.",
+    )
+    evaluate.add_argument("--gt", type=Path, required=True, help="folder of ground-truth PNGs")
+    evaluate.add_argument("--pred", type=Path, required=True, help="folder of predicted PNGs")
+    evaluate.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="segment lesion images with a trained model.pt",
+        description="Segment every image in a folder (any size) with a model trained by the "
+                    "workflow; writes <stem>.png masks (0/255) of the images' own size.",
+    )
+    predict.add_argument("--model", type=Path, required=True, help="results/.../model.pt")
+    predict.add_argument("--images", type=Path, required=True, help="folder of images")
+    predict.add_argument("--out", type=Path, required=True, help="folder for the masks")
+    predict.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.run(args)
+    except WeaklesionError as error:
+        print(f"weaklesion {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,74 @@
+"""Predicting patches with a trained model, and scoring the test split with the paper's metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from weaklesion.atomic import atomic_path, write_text
+from weaklesion.checkpoints import load_checkpoint
+from weaklesion.geometry import from_canvas, normalise, to_canvas
+from weaklesion.metrics import METRIC_COLUMNS, lesion_metrics
+
+
+class Predictor:
+    """A trained model with the input settings it was trained with (from its checkpoint)."""
+
+    def __init__(self, model_path: Path, device: torch.device, expect: dict | None = None):
+        self.model, state = load_checkpoint(model_path, expect=expect)
+        settings = state["extra"]["settings"]
+        self.encoder = settings["encoder"]
+        self.geometry = settings["geometry"]
+        self.channel_order = settings["channel_order"]
+        self.pad_mode = settings["pad_mode"]
+        self.device = device
+        self.model.to(device).eval()
+        if device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        self.state = state
+
+    @torch.no_grad()
+    def probabilities(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """(N, 120, 120, 3) uint8 RGB patches → (N, 120, 120) float32 foreground probability."""
+        out = np.empty(images.shape[:3], dtype=np.float32)
+        for start in range(0, len(images), batch_size):
+            chunk = torch.from_numpy(images[start:start + batch_size]).to(self.device)
+            x = normalise(chunk, self.encoder, self.channel_order, channels_last=True)
+            x = to_canvas(x, self.geometry, pad_mode=self.pad_mode)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                enabled=self.device.type == "cuda"):
+                logits = self.model(x)["mask"]
+            window = from_canvas(logits.float(), self.geometry)[:, 0]
+            out[start:start + len(chunk)] = torch.sigmoid(window).cpu().numpy()
+        return out
+
+    def masks(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Prediction = sigmoid ≥ 0.5, as in the paper."""
+        return self.probabilities(images, batch_size) >= 0.5
+
+
+def score_test_split(predicted: np.ndarray, target: np.ndarray,
+                     lesion_ids: np.ndarray) -> pd.DataFrame:
+    """Per-lesion metrics; empty predictions get the test set's largest errors (the paper)."""
+    table = lesion_metrics(target, predicted)
+    table.insert(0, "lesion_id", lesion_ids)
+    return table
+
+
+def summarise(table: pd.DataFrame, extra: dict[str, Any]) -> dict[str, Any]:
+    summary = {column: float(table[column].mean()) for column in METRIC_COLUMNS}
+    summary.update(n_lesions=len(table), n_empty_predictions=int(table["pred_empty"].sum()),
+                   **extra)
+    return summary
+
+
+def write_evaluation(table: pd.DataFrame, summary: dict[str, Any], metrics_path: Path,
+                     summary_path: Path) -> None:
+    with atomic_path(metrics_path, suffix=".parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")

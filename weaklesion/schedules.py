@@ -1,0 +1,61 @@
+"""The paper's training schedules per model and dataset, and the config overrides on top.
+
+PROTOCOL.md, section Training: A1 and A1+L use Adam 1e-3, batch 10, at most 50 epochs and
+stop after 5 epochs without improvement of the validation mask loss (LiTS: validation Dice);
+ACoseg uses Adam 1e-5 with gradient-norm clipping at 0.05, batch 8 in sub-batches of 4, and
+stops on the validation loss with patience 5 (LiTS 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weaklesion.errors import ConfigError
+
+MONITORS = {"val_loss": "min", "val_mask_loss": "min", "val_dice": "max"}
+OVERRIDABLE = ("epochs", "batch_size", "lr", "patience", "monitor", "grad_clip")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    lr: float
+    batch_size: int
+    epochs: int
+    patience: int
+    monitor: str
+    grad_clip: float | None = None
+
+    @property
+    def mode(self) -> str:
+        return MONITORS[self.monitor]
+
+    def improved(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value < best if self.mode == "min" else value > best
+
+
+def paper_schedule(model: str, fmt: str) -> Schedule:
+    if model == "ACoseg":
+        return Schedule(lr=1e-5, batch_size=8, epochs=50, patience=4 if fmt == "lits" else 5,
+                        monitor="val_loss", grad_clip=0.05)
+    return Schedule(lr=1e-3, batch_size=10, epochs=50, patience=5,
+                    monitor="val_dice" if fmt == "lits" else "val_mask_loss")
+
+
+def resolve_schedule(model: str, fmt: str, train: Mapping[str, Any]) -> Schedule:
+    """The paper's schedule, then ``train.<key>``, then ``train.overrides.<model>.<key>``."""
+    schedule = paper_schedule(model, fmt)
+    per_model = (train.get("overrides") or {}).get(model, {})
+    changes = {}
+    for source, where in ((train, "train"), (per_model, f"train.overrides.{model}")):
+        for key in OVERRIDABLE:
+            if source.get(key) is not None:
+                changes[key] = source[key]
+                if key == "monitor" and source[key] not in MONITORS:
+                    raise ConfigError(f"{where}.monitor = {source[key]!r}; valid: "
+                                      f"{', '.join(MONITORS)}")
+    return dataclasses.replace(schedule, **changes)

@@ -1,0 +1,393 @@
+"""Training one model on one dataset with one seed, resumable from a checkpoint every epoch.
+
+Data comes from the stage outputs loaded once into memory (on the GPU when there is one):
+patches from ``data.h5``, weak targets from ``targets.h5`` (or ``grabcut.h5``), cluster labels
+from ``clusters.parquet`` and the split from ``split.csv``. Ground-truth masks are never used
+for training or model selection: validation compares predictions with the weak targets.
+
+The mask loss is averaged as if over the paper's 384×480 canvas (scaled by canvas area / paper
+canvas area), so that loss magnitudes, the mask-vs-cluster balance of A1+L and ACoseg's
+gradient clipping behave the same under the ``compact`` geometry as under ``paper``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from weaklesion.atomic import atomic_path
+from weaklesion.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from weaklesion.errors import ConfigError, WeaklesionError
+from weaklesion.geometry import canvas_shape, from_canvas, normalise, to_canvas
+from weaklesion.h5store import read_arrays
+from weaklesion.losses import compute_loss, coseg_pairs
+from weaklesion.models import build_model
+from weaklesion.schedules import Schedule, resolve_schedule
+
+log = logging.getLogger(__name__)
+PAPER_CANVAS_PIXELS = 384 * 480
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a training run (and so its checkpoint's validity)."""
+
+    model: str
+    encoder: str
+    encoder_weights: str | None  # None or a local file: weights are fetched before training
+    num_clusters: int
+    geometry: str
+    channel_order: str  # "rgb" | "bgr" (the paper's HAM10000 defect)
+    pad_mode: str
+    schedule: Schedule
+    seed: int
+    selection: str = "best"  # "best" epoch on the monitor, or "stop": the last epoch run
+    deterministic: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class LesionArrays:
+    """One split of a dataset, in memory: patches, targets and cluster labels, aligned."""
+
+    lesion_ids: np.ndarray
+    images: np.ndarray  # (N, 120, 120, 3) uint8 RGB
+    masks: np.ndarray  # (N, 120, 120) bool
+    clusters: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.lesion_ids)
+
+
+def load_splits(data_h5: Path, mask_h5: Path, mask_name: str, clusters: Path,
+                split_csv: Path) -> dict[str, LesionArrays]:
+    """Read the stage outputs once and cut them into train / val / test arrays.
+
+    Every stage writes lesions in ``data.h5``'s order; a mismatch means the files come from
+    different runs, which is reported rather than silently realigned.
+    """
+    images = read_arrays(data_h5, ["image", "lesion_id"])
+    masks = read_arrays(mask_h5, [mask_name, "lesion_id"])
+    labels = pd.read_parquet(clusters)
+    split = pd.read_csv(split_csv, dtype={"lesion_id": str})
+    ids = np.array([i.decode() if isinstance(i, bytes) else i for i in images["lesion_id"]])
+    for name, other in (
+        (mask_h5, masks["lesion_id"]), (clusters, labels["lesion_id"]),
+        (split_csv, split["lesion_id"]),
+    ):
+        other = np.array([i.decode() if isinstance(i, bytes) else i for i in other])
+        if len(other) != len(ids) or (other != ids).any():
+            raise WeaklesionError(f"{name} lists other lesions than {data_h5}; rerun the "
+                                  "workflow so that both come from the same preprocessing")
+    result = {}
+    for name in ("train", "val", "test"):
+        rows = np.flatnonzero(split["split"].to_numpy() == name)
+        result[name] = LesionArrays(ids[rows], images["image"][rows],
+                                    masks[mask_name][rows].astype(bool),
+                                    labels["cluster"].to_numpy(np.int64)[rows])
+    return result
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device = {preference!r} but no CUDA device is available")
+    return torch.device(preference)
+
+
+class Batches:
+    """A split held on the device; builds normalised canvases and targets for index batches."""
+
+    def __init__(self, arrays: LesionArrays, settings: TrainSettings, device: torch.device):
+        self.settings = settings
+        self.device = device
+        self.images = torch.from_numpy(arrays.images).to(device)
+        self.masks = torch.from_numpy(arrays.masks).to(device)
+        self.clusters = torch.from_numpy(arrays.clusters).to(device)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def inputs(self, index: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        x = normalise(self.images[index], s.encoder, s.channel_order, channels_last=True)
+        x = to_canvas(x, s.geometry, pad_mode=s.pad_mode)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def targets(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        mask = self.masks[index][:, None].float()
+        return {"mask": to_canvas(mask, self.settings.geometry, pad_mode=self.settings.pad_mode),
+                "cluster": self.clusters[index]}
+
+
+def mask_loss_scale(geometry: str) -> float:
+    height, width = canvas_shape(geometry)
+    return height * width / PAPER_CANVAS_PIXELS
+
+
+def _scaled(terms: dict[str, torch.Tensor], scale: float) -> dict[str, torch.Tensor]:
+    mask = terms["mask_loss"] * scale
+    total = mask + terms["cluster_loss"] if "cluster_loss" in terms else mask
+    return {**terms, "mask_loss": mask, "loss": total}
+
+
+def _select(targets: dict[str, torch.Tensor], rows: slice) -> dict[str, torch.Tensor]:
+    return {k: v[rows] for k, v in targets.items()}
+
+
+def step_terms(model, name: str, x, targets, rows: tuple[slice, slice | None], scale: float):
+    """Loss terms of one optimiser step: the whole batch, or one ACoseg pair (a, b)."""
+    first, second = rows
+    if second is None:
+        return _scaled(compute_loss(name, model(x[first]), _select(targets, first)), scale)
+    outputs = (model(x[first]), model(x[second]))
+    return _scaled(compute_loss(name, outputs, (_select(targets, first),
+                                                 _select(targets, second))), scale)
+
+
+def _step_rows(name: str, n: int) -> list[tuple[slice, slice | None]]:
+    return list(coseg_pairs(n)) if name == "ACoseg" else [(slice(0, n), None)]
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def dice_per_lesion(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Dice ×100 per lesion of (N, H, W) bool tensors; 100 when both are empty."""
+    inter = (predicted & target).sum(dim=(1, 2)).float()
+    total = (predicted.sum(dim=(1, 2)) + target.sum(dim=(1, 2))).float()
+    return torch.where(total > 0, 200 * inter / total.clamp(min=1), torch.full_like(total, 100))
+
+
+@torch.no_grad()
+def validate(model, settings: TrainSettings, batches: Batches, scale: float,
+             batch_size: int) -> dict[str, float]:
+    """Mean loss terms and Dice against the weak targets over a split."""
+    model.eval()
+    totals: dict[str, float] = {}
+    dice = []
+    for start in range(0, len(batches), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(batches)),
+                             device=batches.device)
+        x, targets = batches.inputs(index), batches.targets(index)
+        with _autocast(batches.device):
+            outputs = model(x)
+            if settings.model == "ACoseg":  # the pair loss of the batch paired with itself
+                terms = compute_loss("ACoseg", (outputs, outputs), (targets, targets))
+            else:
+                terms = compute_loss(settings.model, outputs, targets)
+        terms = _scaled(terms, scale)
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * len(index)
+        logits = from_canvas(outputs["mask"].float(), settings.geometry)[:, 0]
+        dice.append(dice_per_lesion(logits >= 0, batches.masks[index]))
+    metrics = {f"val_{k}": v / len(batches) for k, v in totals.items()}
+    metrics["val_dice"] = float(torch.cat(dice).mean())
+    return metrics
+
+
+def run_fingerprint(settings: TrainSettings, inputs: list[Path]) -> str:
+    """Identifies a run: its settings and its input files' contents (split, clusters) or
+    sizes (the large HDF5 stores). A checkpoint is resumed only under the same fingerprint."""
+    digest = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode())
+    for path in inputs:
+        path = Path(path)
+        digest.update(path.name.encode())
+        if path.suffix in {".h5", ".pt"}:
+            digest.update(str(path.stat().st_size).encode())
+        else:
+            digest.update(hashlib.md5(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def seed_everything(seed: int, deterministic: bool) -> torch.Generator:
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _restore_rng(state: Mapping[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["shuffle"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_model: Path,
+          out_history: Path, checkpoint_dir: Path, fingerprint: str,
+          device: torch.device, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Train, checkpointing every epoch; resume from ``checkpoint_dir`` when it holds a
+    checkpoint of the same run. Writes the selected model and the history; returns it."""
+    schedule = settings.schedule
+    train_set, val_set = splits["train"], splits["val"]
+    minimum = schedule.batch_size if settings.model != "ACoseg" else 4
+    if len(train_set) < max(minimum, 2):
+        raise ConfigError(
+            f"only {len(train_set)} training lesions, fewer than one batch of "
+            f"{schedule.batch_size} (train.batch_size); use a larger dataset or a smaller batch"
+        )
+    if len(val_set) == 0:
+        raise ConfigError("the validation split is empty; change the dataset's split fractions")
+    generator = seed_everything(settings.seed, settings.deterministic)
+    model = build_model(settings.model, encoder=settings.encoder,
+                        encoder_weights=settings.encoder_weights,
+                        num_clusters=settings.num_clusters).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    run_extra = {"settings": settings.as_dict(), "fingerprint": fingerprint, **(extra or {})}
+
+    last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+    history: list[dict[str, float]] = []
+    best_value, best_epoch, stale, start_epoch, finished = None, -1, 0, 0, False
+    if last_path.exists():
+        resumed = _resume(last_path, fingerprint, model, optimizer, generator, device)
+        if resumed is not None:
+            history, best_value, best_epoch, stale, finished = resumed
+            start_epoch = len(history)
+            log.info("resumed from %s after epoch %d", last_path, start_epoch)
+
+    train_batches = Batches(train_set, settings, device)
+    val_batches = Batches(val_set, settings, device)
+    scale = mask_loss_scale(settings.geometry)
+    n_steps = len(train_batches) // schedule.batch_size
+    if n_steps == 0:  # ACoseg with fewer than a batch: one smaller batch per epoch
+        n_steps = 1
+    for epoch in range(start_epoch, 0 if finished else schedule.epochs):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_batches), generator=generator).to(device)
+        sums: dict[str, float] = {}
+        steps = 0
+        bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{schedule.epochs}", unit="batch",
+                   file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        for step in bar:
+            index = order[step * schedule.batch_size:(step + 1) * schedule.batch_size]
+            x, targets = train_batches.inputs(index), train_batches.targets(index)
+            for rows in _step_rows(settings.model, len(index)):
+                optimizer.zero_grad(set_to_none=True)
+                with _autocast(device):
+                    terms = step_terms(model, settings.model, x, targets, rows, scale)
+                terms["loss"].backward()
+                if schedule.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
+                optimizer.step()
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.detach())
+                steps += 1
+            bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}", refresh=False)
+        bar.close()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / steps for k, v in sums.items()},
+               **validate(model, settings, val_batches, scale, max(schedule.batch_size, 8))}
+        row["seconds"] = time.perf_counter() - started
+        history.append(row)
+        monitored = row[schedule.monitor]
+        if not math.isfinite(row["train_loss"]):
+            raise WeaklesionError(f"training diverged at epoch {epoch + 1} (loss {monitored})")
+        if schedule.improved(monitored, best_value):
+            best_value, best_epoch, stale = monitored, epoch + 1, 0
+            save_checkpoint(best_path, model, epoch=epoch + 1, extra=run_extra)
+        else:
+            stale += 1
+        finished = stale >= schedule.patience or epoch + 1 == schedule.epochs
+        log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                                      if k != "epoch"))
+        save_checkpoint(last_path, model, optimizer=optimizer, epoch=epoch + 1, extra={
+            **run_extra, "history": history, "best_value": best_value,
+            "best_epoch": best_epoch, "stale": stale, "finished": finished,
+            "rng": _rng_state(generator)})
+        if stale >= schedule.patience:
+            log.info("early stop: %s did not improve for %d epochs", schedule.monitor, stale)
+            break
+
+    selected = best_path if settings.selection == "best" else last_path
+    final, state = load_checkpoint(selected)
+    final_extra = {**run_extra, "selected_epoch": state["epoch"], "best_epoch": best_epoch,
+                   "epochs_run": len(history)}
+    table = pd.DataFrame(history)
+    with atomic_path(out_history, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    save_checkpoint(out_model, final, epoch=state["epoch"], extra=final_extra)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    log.info("selected epoch %d of %d (%s)", state["epoch"], len(history), settings.selection)
+    return table
+
+
+def _resume(path: Path, fingerprint: str, model, optimizer, generator, device):
+    payload = read_checkpoint(path, map_location="cpu")
+    extra = payload["extra"]
+    if extra.get("fingerprint") != fingerprint:
+        log.warning("ignoring %s: it belongs to a run with other settings or inputs", path)
+        return None
+    model.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(payload["optimizer"])
+    _move_optimizer_state(optimizer, device)
+    _restore_rng(extra["rng"], generator)
+    return (list(extra["history"]), extra["best_value"], extra["best_epoch"], extra["stale"],
+            extra["finished"])
+
+
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
+
+
+# Formats whose images the reference code read with OpenCV and fed in BGR order.
+BGR_IN_PAPER = {"ham10000", "demo"}
+
+
+def settings_from_config(*, model: str, seed: int, dataset: Mapping[str, Any],
+                         train_config: Mapping[str, Any], weights_file: str | None
+                         ) -> TrainSettings:
+    """TrainSettings from the workflow config (``train:``) and one dataset's entry."""
+    fmt = dataset["format"]
+    paper_bgr = train_config["channel_order"] == "paper" and fmt in BGR_IN_PAPER
+    return TrainSettings(
+        model=model,
+        encoder=train_config["encoder"],
+        encoder_weights=weights_file,
+        num_clusters=int(dataset["k"]),
+        geometry=train_config["geometry"],
+        channel_order="bgr" if paper_bgr else "rgb",
+        pad_mode=train_config["pad_mode"],
+        schedule=resolve_schedule(model, fmt, train_config),
+        seed=int(seed),
+        selection=train_config["selection"],
+        deterministic=bool(train_config["deterministic"]),
+    )

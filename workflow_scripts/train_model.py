@@ -1,0 +1,39 @@
+"""Train one model on one dataset with one seed (resumes from its last checkpoint)."""
+
+from pathlib import Path
+
+import torch
+
+from weaklesion.logs import rule_logging
+from weaklesion.training import (
+    load_splits,
+    pick_device,
+    run_fingerprint,
+    settings_from_config,
+    train,
+)
+
+with rule_logging(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    settings = settings_from_config(
+        model=snakemake.wildcards.model,
+        seed=int(snakemake.wildcards.seed),
+        dataset=snakemake.params.dataset,
+        train_config=snakemake.params.train,
+        weights_file=snakemake.input.get("weights"),
+    )
+    device = pick_device(snakemake.params.train["device"])
+    log.info("training %s on %s (seed %d) on %s: %s", settings.model,
+             snakemake.wildcards.dataset, settings.seed, device, settings)
+    splits = load_splits(snakemake.input.data, snakemake.input.targets,
+                         snakemake.params.target_name, snakemake.input.clusters,
+                         snakemake.input.split)
+    train(
+        settings, splits,
+        out_model=Path(snakemake.output.model),
+        out_history=Path(snakemake.output.history),
+        checkpoint_dir=Path(snakemake.params.checkpoint_dir),
+        fingerprint=run_fingerprint(settings, list(snakemake.input)),
+        device=device,
+        extra={"dataset": snakemake.wildcards.dataset},
+    )
