@@ -2,8 +2,8 @@
 
 Tests never run Snakemake in the repository itself: every run gets its own copy of the
 workflow files, so runs cannot see each other's outputs or locks, nor an engineer's.
-The copy's ``config/config.yaml`` (the Snakefile's ``configfile:``) is replaced by the
-test's config rather than extended with ``--configfile``, which Snakemake merges into it.
+The copy's ``config/config.yaml`` (the default config, named by ``profiles/default``) is
+replaced by the test's config.
 
 ``shared_demo_run`` runs the data half of the tiny demo once per session for all test
 modules; tests take private copies of its finished tree.
@@ -65,7 +65,7 @@ def copy_workflow(dest: Path, config: Mapping[str, Any] | None = None) -> Path:
 
 
 def write_config(workdir: Path, config: Mapping[str, Any]) -> Path:
-    """Make ``config`` the copy's default config (what the Snakefile's configfile loads)."""
+    """Make ``config`` the copy's default config (what profiles/default names)."""
     path = workdir / "config" / "config.yaml"
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     return path

@@ -33,6 +33,13 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"{len(written)} masks written to {args.out}")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weaklesion",
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--images", type=Path, required=True, help="folder of images")
     predict.add_argument("--out", type=Path, required=True, help="folder for the masks")
     predict.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=_positive_int, default=32)
     predict.set_defaults(run=_predict)
     return parser
 

@@ -12,6 +12,7 @@ import torch
 
 from weaklesion.atomic import atomic_path, write_text
 from weaklesion.checkpoints import load_checkpoint
+from weaklesion.errors import WeaklesionError
 from weaklesion.geometry import from_canvas, normalise, to_canvas
 from weaklesion.metrics import METRIC_COLUMNS, lesion_metrics
 
@@ -21,7 +22,10 @@ class Predictor:
 
     def __init__(self, model_path: Path, device: torch.device, expect: dict | None = None):
         self.model, state = load_checkpoint(model_path, expect=expect)
-        settings = state["extra"]["settings"]
+        settings = state["extra"].get("settings")
+        if not isinstance(settings, dict):
+            raise WeaklesionError(f"{model_path}: checkpoint holds no training settings (input "
+                                  "geometry, channel order); use a model.pt written by training")
         self.encoder = settings["encoder"]
         self.geometry = settings["geometry"]
         self.channel_order = settings["channel_order"]
@@ -61,7 +65,9 @@ def score_test_split(predicted: np.ndarray, target: np.ndarray,
 
 
 def summarise(table: pd.DataFrame, extra: dict[str, Any]) -> dict[str, Any]:
-    summary = {column: float(table[column].mean()) for column in METRIC_COLUMNS}
+    # A column without any scoreable lesion (all GT empty) is null, since JSON has no NaN.
+    means = table[METRIC_COLUMNS].mean()
+    summary = {column: None if np.isnan(v) else float(v) for column, v in means.items()}
     summary.update(n_lesions=len(table), n_empty_predictions=int(table["pred_empty"].sum()),
                    **extra)
     return summary

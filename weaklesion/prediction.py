@@ -38,12 +38,17 @@ def predict_folder(predictor: Predictor, images_dir: Path, out_dir: Path,
     """Write ``<stem>.png`` (0/255) for every image: each is resized to the 120×120 patch,
     segmented, and the probability map resized back to the image's own size."""
     files = image_files(images_dir)
-    originals, problems = [], []
+    # Only the patch and the size of each image are kept: whole folders of full-size
+    # images would not fit in memory.
+    patches, sizes, problems = [], [], []
     for path in files:
         try:
-            originals.append(read_rgb(path))
+            image = read_rgb(path)
         except BadImageError as error:
             problems.append(str(error))
+            continue
+        patches.append(resize_image(image))
+        sizes.append(image.shape[:2])
     if problems:
         raise BadImageError(str(images_dir), f"{len(problems)} unreadable image(s): "
                             + "; ".join(problems[:10]))
@@ -52,12 +57,10 @@ def predict_folder(predictor: Predictor, images_dir: Path, out_dir: Path,
     written = []
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch",
                       file=sys.stderr):
-        chunk = originals[start:start + batch_size]
-        patches = np.stack([resize_image(image) for image in chunk])
-        probabilities = predictor.probabilities(patches, batch_size)
-        for path, image, probability in zip(files[start:start + batch_size], chunk,
-                                            probabilities, strict=True):
-            height, width = image.shape[:2]
+        chunk = slice(start, start + batch_size)
+        probabilities = predictor.probabilities(np.stack(patches[chunk]), batch_size)
+        for path, (height, width), probability in zip(files[chunk], sizes[chunk],
+                                                      probabilities, strict=True):
             full = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
             target = out_dir / f"{path.stem}.png"
             with atomic_path(target, suffix=".png") as tmp:

@@ -35,7 +35,7 @@ from weaklesion.checkpoints import load_checkpoint, read_checkpoint, save_checkp
 from weaklesion.errors import ConfigError, WeaklesionError
 from weaklesion.geometry import canvas_shape, from_canvas, normalise, to_canvas
 from weaklesion.h5store import read_arrays
-from weaklesion.losses import compute_loss, coseg_pairs
+from weaklesion.losses import COSEG_SUB_BATCH, compute_loss, coseg_pairs
 from weaklesion.models import build_model
 from weaklesion.schedules import Schedule, resolve_schedule
 
@@ -85,6 +85,8 @@ def load_splits(data_h5: Path, mask_h5: Path, mask_name: str, clusters: Path,
     """
     images = read_arrays(data_h5, ["image", "lesion_id"])
     masks = read_arrays(mask_h5, [mask_name, "lesion_id"])
+    if mask_name not in masks:
+        raise WeaklesionError(f"{mask_h5} holds no {mask_name!r} masks; rerun the workflow")
     labels = pd.read_parquet(clusters)
     split = pd.read_csv(split_csv, dtype={"lesion_id": str})
     ids = np.array([i.decode() if isinstance(i, bytes) else i for i in images["lesion_id"]])
@@ -254,11 +256,13 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     checkpoint of the same run. Writes the selected model and the history; returns it."""
     schedule = settings.schedule
     train_set, val_set = splits["train"], splits["val"]
-    minimum = schedule.batch_size if settings.model != "ACoseg" else 4
-    if len(train_set) < max(minimum, 2):
+    # ACoseg steps on sub-batches of 4, the others on whole batches (BatchNorm needs ≥ 2).
+    minimum = COSEG_SUB_BATCH if settings.model == "ACoseg" else max(schedule.batch_size, 2)
+    if len(train_set) < minimum:
         raise ConfigError(
-            f"only {len(train_set)} training lesions, fewer than one batch of "
-            f"{schedule.batch_size} (train.batch_size); use a larger dataset or a smaller batch"
+            f"only {len(train_set)} training lesions, fewer than the {minimum} one "
+            f"{settings.model} step needs (train.batch_size = {schedule.batch_size}); use a "
+            "larger dataset or a smaller batch"
         )
     if len(val_set) == 0:
         raise ConfigError("the validation split is empty; change the dataset's split fractions")
@@ -317,7 +321,8 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
         history.append(row)
         monitored = row[schedule.monitor]
         if not math.isfinite(row["train_loss"]):
-            raise WeaklesionError(f"training diverged at epoch {epoch + 1} (loss {monitored})")
+            raise WeaklesionError(f"training diverged at epoch {epoch + 1} (training loss "
+                                  f"{row['train_loss']}); lower the learning rate (train.lr)")
         if schedule.improved(monitored, best_value):
             best_value, best_epoch, stale = monitored, epoch + 1, 0
             save_checkpoint(best_path, model, epoch=epoch + 1, extra=run_extra)

@@ -1,0 +1,196 @@
+"""Predicting patches with a model file, and scoring the test split with the paper's metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO_ROOT
+from training_helpers import (
+    disc,
+    save_model,
+    split_labels,
+    synthetic_lesions,
+    tiny_settings,
+    write_stage_files,
+)
+
+from weaklesion.checkpoints import save_checkpoint
+from weaklesion.errors import WeaklesionError
+from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
+from weaklesion.metrics import METRIC_COLUMNS
+from weaklesion.models import build_model
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return synthetic_lesions(5, seed=11).images
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """The same weights saved under three input settings."""
+    folder = tmp_path_factory.mktemp("models")
+    variants = {
+        "rgb": tiny_settings("A1"),
+        "bgr": tiny_settings("A1", channel_order="bgr"),
+        "paper": tiny_settings("A1", geometry="paper"),
+    }
+    return {name: save_model(folder / f"{name}.pt", settings)
+            for name, settings in variants.items()}
+
+
+def test_predictor_reads_its_input_settings_from_the_checkpoint(model_files):
+    predictor = Predictor(model_files["bgr"], CPU)
+    assert (predictor.encoder, predictor.geometry, predictor.channel_order,
+            predictor.pad_mode) == ("resnet18", "compact", "bgr", "zero")
+    assert predictor.state["epoch"] == 1
+    assert not predictor.model.training
+    assert Predictor(model_files["paper"], CPU).geometry == "paper"
+
+
+def input_shapes(predictor: Predictor) -> list[tuple[int, ...]]:
+    shapes = []
+    predictor.model.register_forward_pre_hook(lambda _, args: shapes.append(args[0].shape))
+    return shapes
+
+
+@pytest.mark.parametrize(("variant", "canvas"), [("rgb", (128, 128)), ("paper", (384, 480))])
+def test_predictions_are_patch_masks_whatever_the_canvas(model_files, images, variant, canvas):
+    predictor = Predictor(model_files[variant], CPU)
+    shapes = input_shapes(predictor)
+    probabilities = predictor.probabilities(images[:2])
+    masks = predictor.masks(images[:2])
+    assert [tuple(s) for s in shapes] == [(2, 3, *canvas)] * 2
+    assert probabilities.shape == (2, 120, 120) and probabilities.dtype == np.float32
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert masks.shape == (2, 120, 120) and masks.dtype == bool
+    np.testing.assert_array_equal(masks, probabilities >= 0.5)
+
+
+def test_bgr_checkpoint_is_fed_the_channels_reversed(model_files, images):
+    rgb, bgr = Predictor(model_files["rgb"], CPU), Predictor(model_files["bgr"], CPU)
+    reversed_channels = np.ascontiguousarray(images[..., ::-1])
+    np.testing.assert_array_equal(bgr.probabilities(images), rgb.probabilities(reversed_channels))
+    assert not np.array_equal(bgr.probabilities(images), rgb.probabilities(images))
+
+
+def test_batch_size_does_not_change_predictions(model_files, images):
+    predictor = Predictor(model_files["rgb"], CPU)
+    whole = predictor.probabilities(images, batch_size=64)
+    chunked = predictor.probabilities(images, batch_size=2)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_checkpoint_of_another_model_is_refused_naming_the_file(model_files):
+    with pytest.raises(WeaklesionError, match="'name' is 'A1' but 'A1\\+L' was expected") as err:
+        Predictor(model_files["rgb"], CPU, expect={"name": "A1+L"})
+    assert str(model_files["rgb"]) in str(err.value)
+
+
+def test_checkpoint_without_training_settings_is_refused_naming_the_file(tmp_path):
+    bare = tmp_path / "bare.pt"
+    model = build_model("A1", encoder="resnet18", encoder_weights=None)
+    save_checkpoint(bare, model, epoch=0, extra={})
+    with pytest.raises(WeaklesionError, match="training settings") as err:
+        Predictor(bare, CPU)
+    assert str(bare) in str(err.value)
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def scored_stack():
+    """Three test lesions: a perfect prediction, one shifted 3 px right, and an empty one."""
+    target = np.stack([disc((40, 50), 12), disc((60, 60), 20), disc((70, 40), 15)])
+    predicted = np.stack([target[0], disc((60, 63), 20), np.zeros((120, 120), bool)])
+    return target, predicted, np.array(["L1", "L2", "L3"])
+
+
+def test_score_test_split_gives_the_paper_metrics_per_lesion():
+    target, predicted, ids = scored_stack()
+    table = score_test_split(predicted, target, ids)
+    assert list(table.columns) == ["lesion_id", *METRIC_COLUMNS, "pred_empty", "gt_empty"]
+    assert list(table["lesion_id"]) == ["L1", "L2", "L3"]
+    perfect, shifted, empty = (table.iloc[i] for i in range(3))
+    assert (perfect["iou"], perfect["dice"], perfect["vs"]) == (100, 100, 100)
+    assert (perfect["center_error"], perfect["hausdorff"], perfect["perimeter_error"]) == (0, 0, 0)
+    overlap = (predicted[1] & target[1]).sum()
+    assert shifted["dice"] == pytest.approx(100 * 2 * overlap / (2 * target[1].sum()))
+    assert shifted["iou"] == pytest.approx(100 * overlap / (predicted[1] | target[1]).sum())
+    assert shifted["vs"] == pytest.approx(100)  # same area, shifted
+    assert shifted["center_error"] == pytest.approx(3)
+    assert shifted["hausdorff"] == pytest.approx(3)
+    # An empty prediction takes the worst error of the set, as in the paper.
+    assert (empty["dice"], empty["iou"]) == (0, 0)
+    assert empty["center_error"] == shifted["center_error"]
+    assert empty["hausdorff"] == shifted["hausdorff"]
+    assert list(table["pred_empty"]) == [False, False, True]
+    assert not table["gt_empty"].any()
+
+
+def test_summary_averages_the_metrics_and_counts(tmp_path):
+    target, predicted, ids = scored_stack()
+    table = score_test_split(predicted, target, ids)
+    summary = summarise(table, {"dataset": "demo", "model": "A1", "seed": 0})
+    for column in METRIC_COLUMNS:
+        assert summary[column] == pytest.approx(table[column].mean())
+    assert summary["dice"] == pytest.approx((100 + table["dice"][1] + 0) / 3)
+    assert (summary["n_lesions"], summary["n_empty_predictions"]) == (3, 1)
+    assert (summary["dataset"], summary["model"], summary["seed"]) == ("demo", "A1", 0)
+
+    metrics, summary_path = tmp_path / "out" / "metrics.parquet", tmp_path / "out" / "s.json"
+    write_evaluation(table, summary, metrics, summary_path)
+    pd.testing.assert_frame_equal(pd.read_parquet(metrics), table)
+    assert json.loads(summary_path.read_text()) == pytest.approx(summary)
+    assert sorted(p.name for p in metrics.parent.iterdir()) == ["metrics.parquet", "s.json"]
+
+
+def test_evaluate_rule_script_scores_the_test_split(tmp_path):
+    lesions = synthetic_lesions(16, seed=2)
+    labels = split_labels()
+    stage = write_stage_files(tmp_path / "demo", lesions, labels)
+    model = save_model(tmp_path / "demo" / "A1" / "seed0" / "model.pt", tiny_settings("A1"))
+    run = model.parent
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(model=str(model), data=str(stage["data"]),
+                              reference=str(stage["data"]), clusters=str(stage["clusters"]),
+                              split=str(stage["split"])),
+        output=SimpleNamespace(metrics=str(run / "metrics.parquet"),
+                               summary=str(run / "summary.json")),
+        log=[str(run / "evaluate.log")],
+        params=SimpleNamespace(reference_name="mask", batch_size=4, device="cpu",
+                               expect={"name": "A1", "encoder": "resnet18", "num_clusters": 3}),
+        wildcards=SimpleNamespace(dataset="demo", model="A1", seed="0"),
+        threads=1,
+    )
+    try:
+        runpy.run_path(str(REPO_ROOT / "workflow_scripts" / "evaluate_model.py"),
+                       init_globals={"snakemake": snakemake})
+    finally:
+        logging.captureWarnings(False)
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    test_ids = [f"LES_{i:04d}" for i, label in enumerate(labels) if label == "test"]
+    assert list(metrics["lesion_id"]) == test_ids
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["n_lesions"] == len(test_ids)
+    assert (summary["dataset"], summary["model"], summary["seed"]) == ("demo", "A1", 0)
+    assert (summary["reference"], summary["selected_epoch"]) == ("mask", 1)
+    assert summary["dice"] == pytest.approx(metrics["dice"].mean())
+    assert "test metrics (4 lesions)" in (run / "evaluate.log").read_text()
