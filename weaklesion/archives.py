@@ -63,7 +63,13 @@ class ManifestEntry:
 
 
 def manifest_path(dataset: str) -> Path:
-    """Path of the manifest shipped inside the package for ``dataset`` (e.g. "ham10000")."""
+    """A manifest file: the one shipped for ``dataset`` (e.g. "ham10000"), or, for a value
+    ending in ``.tsv``, the user's own manifest at that path."""
+    if dataset.endswith(".tsv"):
+        path = Path(dataset)
+        if not path.is_file():
+            raise MissingFilesError(f"manifest file {path} does not exist")
+        return path
     folder = resources.files("weaklesion") / "manifests"
     available = sorted(p.name[: -len(".tsv")] for p in folder.iterdir() if p.name.endswith(".tsv"))
     if dataset not in available:

@@ -40,9 +40,9 @@ def resolve_dataset(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         settings["source"] = "demo"
     elif settings.get("path"):
         settings["source"] = "path"
-    elif fmt in MANIFESTS:
+    elif fmt in MANIFESTS or settings.get("manifest"):
         settings["source"] = "archives"
-        settings.setdefault("manifest", MANIFESTS[fmt])
+        settings.setdefault("manifest", MANIFESTS.get(fmt))
     else:
         raise ConfigError(
             f"datasets.{name}.path is required for format {fmt!r}: point it at the folder "
