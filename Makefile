@@ -4,7 +4,7 @@ PYTHON ?= python3
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: run test lint report clean
+.PHONY: run test lint browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,10 +13,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores all --resources gpu=1
+	$(BIN)/snakemake --cores all --resources gpu=1 --report-after-run --report results/report.html
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
+
+# Debian's chromium renders the HTML report in a test; skipped quietly where it cannot install.
+browser:
+	@tools/install_chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,12 +1,16 @@
 # weaklesion: weakly supervised lesion segmentation with multi-task learning (MIDL 2021).
 # raw archives -> verified -> data.h5 -> ellipse targets -> clusters -> splits
-# -> trained models (dataset x model x seed) -> per-lesion test metrics.
+# -> trained models (dataset x model x seed) -> per-lesion test metrics
+# -> the paper's table and figures, and an HTML report (snakemake --report).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
 validate(config, "schemas/config.schema.yaml")
+
+
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -18,6 +22,9 @@ include: "rules/split.smk"
 include: "rules/weights.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -104,11 +104,66 @@ def data_half_targets(dataset):
     return targets
 
 
+def all_runs(filename):
+    """Input function: ``filename`` of every model x seed run of the wildcard's dataset."""
+
+    def runs(wildcards):
+        return expand(
+            "results/{dataset}/{model}/seed{seed}/{filename}",
+            dataset=wildcards.dataset,
+            model=MODELS,
+            seed=SEEDS,
+            filename=filename,
+        )
+
+    return runs
+
+
+def first_seed_runs(filename):
+    """Input function: ``filename`` of each model's first seed (the figures' examples)."""
+
+    def runs(wildcards):
+        return expand(
+            "results/{dataset}/{model}/seed{seed}/{filename}",
+            dataset=wildcards.dataset,
+            model=MODELS,
+            seed=min(SEEDS),
+            filename=filename,
+        )
+
+    return runs
+
+
+FIGURES = (
+    "clusters",
+    "cluster_parameters",
+    "segmentations",
+    "training_curves",
+    "metric_distributions",
+)
+
+
+def figure_targets(dataset):
+    return [f"results/figures/{dataset}/{name}.png" for name in FIGURES]
+
+
+def all_summaries():
+    return [summary for dataset in DATASETS for summary in model_targets(dataset)]
+
+
+def dataset_formats():
+    return {dataset: settings["format"] for dataset, settings in DATASETS.items()}
+
+
 def all_targets():
     return [
         target
         for dataset in DATASETS
-        for target in data_half_targets(dataset) + model_targets(dataset)
+        for target in data_half_targets(dataset) + model_targets(dataset) + figure_targets(dataset)
+    ] + [
+        "results/tables/paper_table.md",
+        "results/provenance/config.yaml",
+        "results/provenance/software_versions.csv",
     ]
 
 

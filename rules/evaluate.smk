@@ -11,6 +11,7 @@ rule evaluate_model:
     output:
         metrics="results/{dataset}/{model}/seed{seed}/metrics.parquet",
         summary="results/{dataset}/{model}/seed{seed}/summary.json",
+        predictions="results/{dataset}/{model}/seed{seed}/test_predictions.h5",
     log:
         "results/{dataset}/{model}/seed{seed}/evaluate.log",
     wildcard_constraints:

@@ -24,6 +24,7 @@ from training_helpers import (
 from weaklesion.checkpoints import save_checkpoint
 from weaklesion.errors import WeaklesionError
 from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
+from weaklesion.h5store import read_arrays
 from weaklesion.metrics import METRIC_COLUMNS
 from weaklesion.models import build_model
 
@@ -156,10 +157,15 @@ def test_summary_averages_the_metrics_and_counts(tmp_path):
     assert (summary["dataset"], summary["model"], summary["seed"]) == ("demo", "A1", 0)
 
     metrics, summary_path = tmp_path / "out" / "metrics.parquet", tmp_path / "out" / "s.json"
-    write_evaluation(table, summary, metrics, summary_path)
+    predictions = tmp_path / "out" / "p.h5"
+    write_evaluation(table, summary, metrics, summary_path, predictions, predicted)
     pd.testing.assert_frame_equal(pd.read_parquet(metrics), table)
     assert json.loads(summary_path.read_text()) == pytest.approx(summary)
-    assert sorted(p.name for p in metrics.parent.iterdir()) == ["metrics.parquet", "s.json"]
+    stored = read_arrays(predictions, ["prediction", "lesion_id"])
+    np.testing.assert_array_equal(stored["prediction"], predicted)
+    assert [i.decode() for i in stored["lesion_id"]] == list(ids)
+    assert sorted(p.name for p in metrics.parent.iterdir()) == [
+        "metrics.parquet", "p.h5", "s.json"]
 
 
 def test_evaluate_rule_script_scores_the_test_split(tmp_path):
@@ -173,7 +179,8 @@ def test_evaluate_rule_script_scores_the_test_split(tmp_path):
                               reference=str(stage["data"]), clusters=str(stage["clusters"]),
                               split=str(stage["split"])),
         output=SimpleNamespace(metrics=str(run / "metrics.parquet"),
-                               summary=str(run / "summary.json")),
+                               summary=str(run / "summary.json"),
+                               predictions=str(run / "test_predictions.h5")),
         log=[str(run / "evaluate.log")],
         params=SimpleNamespace(reference_name="mask", batch_size=4, device="cpu",
                                expect={"name": "A1", "encoder": "resnet18", "num_clusters": 3}),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pandas as pd
 import pytest
+from browser import screenshot, visible_text
 from workflow_helpers import (
     copy_workflow,
     dry_run,
@@ -68,5 +70,46 @@ def test_changing_a_training_setting_reruns_training_only(trained: Path):
         plan = dry_run(trained)
     finally:
         config_path.write_text(original)
-    assert set(plan.stats) == {"train_model", "evaluate_model", "all"}
+    # Training and what reads its results rerun; no data step, nor the cluster gallery.
+    assert set(plan.stats) == {
+        "train_model", "evaluate_model", "make_tables", "figure_segmentations",
+        "figure_training_curves", "figure_metric_distributions", "config_used", "all"}
     assert plan.stats["train_model"] == len(MODELS)
+
+
+@pytest.mark.slow
+def test_tables_and_figures_are_made_for_the_configured_runs(trained: Path):
+    table = pd.read_csv(trained / "results/tables/paper_table.csv")
+    assert list(table["model"]) == ["A1", "ACoseg", "A1+L"]
+    assert set(table["dataset"]) == {"demo"}
+    assert (table["n_seeds"] == 1).all() and table["dice_std"].isna().all()
+    summary = json.loads((trained / "results/demo/A1/seed0/summary.json").read_text())
+    assert table.loc[table["model"] == "A1", "dice_mean"].item() == pytest.approx(
+        summary["dice"])
+    assert "published" in (trained / "results/tables/vs_paper.md").read_text()
+    for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
+                 "metric_distributions"):
+        png = cv2.imread(str(trained / f"results/figures/demo/{name}.png"))
+        assert png is not None and png.std() > 10, name
+        assert (trained / f"results/figures/demo/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.slow
+def test_html_report_renders_in_a_browser_with_every_table_and_figure(trained: Path, tmp_path):
+    report = trained / "results/report.html"
+    result = run_snakemake(trained, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    profile = tmp_path / "chromium-profile"
+    home = visible_text(report, [], profile)
+    assert "Workflow" in home and "Results" in home
+    assert "Chu, Li, Vo, Summers, Sizikova" in home  # the workflow description page
+    tables = visible_text(report, ["Results", "Tables"], profile)
+    assert "paper_table.html" in tables and "vs_paper.html" in tables
+    figures = visible_text(report, ["Results", "Figures", "demo"], profile)
+    for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
+                 "metric_distributions"):
+        assert f"{name}.png" in figures, name
+    provenance = visible_text(report, ["Results", "Provenance"], profile)
+    assert "software_versions.csv" in provenance and "config.yaml" in provenance
+    picture = cv2.imread(str(screenshot(report, tmp_path / "report.png", profile)))
+    assert picture is not None and picture.std() > 5

@@ -33,6 +33,16 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"{len(written)} masks written to {args.out}")
 
 
+def _table(args: argparse.Namespace) -> None:
+    from weaklesion.tables import write_tables
+
+    out = args.out if args.out is not None else args.results_dir / "tables"
+    written = write_tables(args.results_dir, out)
+    print(f"{len(written)} tables written to {out}:")
+    for path in written:
+        print(f"  {path}")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -70,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
     predict.add_argument("--batch-size", type=_positive_int, default=32)
     predict.set_defaults(run=_predict)
+
+    table = commands.add_parser(
+        "table", help="rebuild the paper's results table from the evaluated runs",
+        description="Tabulate every results/<dataset>/<model>/seed<N>/summary.json found: the "
+                    "paper's table (Markdown, LaTeX, CSV) with mean ± std over seeds and the "
+                    "change against A1, and the comparison with the published numbers.",
+    )
+    table.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
+                       help="the workflow's results folder")
+    table.add_argument("--out", type=Path, default=None,
+                       help="folder for the tables (default: RESULTS_DIR/tables)")
+    table.set_defaults(run=_table)
     return parser
 
 

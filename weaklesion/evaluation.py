@@ -14,6 +14,7 @@ from weaklesion.atomic import atomic_path, write_text
 from weaklesion.checkpoints import load_checkpoint
 from weaklesion.errors import WeaklesionError
 from weaklesion.geometry import from_canvas, normalise, to_canvas
+from weaklesion.h5store import write_masks
 from weaklesion.metrics import METRIC_COLUMNS, lesion_metrics
 
 
@@ -74,7 +75,10 @@ def summarise(table: pd.DataFrame, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_evaluation(table: pd.DataFrame, summary: dict[str, Any], metrics_path: Path,
-                     summary_path: Path) -> None:
+                     summary_path: Path, predictions_path: Path, predicted: np.ndarray) -> None:
+    """Per-lesion metrics, their means, and the predicted test masks (for figures and for
+    users comparing methods lesion by lesion)."""
+    write_masks(predictions_path, "prediction", predicted, table["lesion_id"])
     with atomic_path(metrics_path, suffix=".parquet") as tmp:
         table.to_parquet(tmp, index=False)
     write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")

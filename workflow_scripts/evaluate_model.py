@@ -20,6 +20,7 @@ with rule_logging(snakemake.log[0]) as log:
         "seed": int(snakemake.wildcards.seed), "reference": snakemake.params.reference_name,
         "selected_epoch": predictor.state["epoch"],
     })
-    write_evaluation(table, summary, snakemake.output.metrics, snakemake.output.summary)
+    write_evaluation(table, summary, snakemake.output.metrics, snakemake.output.summary,
+                     snakemake.output.predictions, predicted)
     log.info("test metrics (%d lesions): %s", len(table),
              {k: round(v, 2) for k, v in summary.items() if isinstance(v, float)})

@@ -1,0 +1,90 @@
+# The paper's figures per dataset, plus training curves and per-lesion metric distributions.
+
+
+rule figure_clusters:
+    input:
+        data="results/{dataset}/data.h5",
+        clusters="results/{dataset}/clusters.parquet",
+    output:
+        png=report(
+            "results/figures/{dataset}/clusters.png",
+            caption="../report/figure_clusters.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        pdf="results/figures/{dataset}/clusters.pdf",
+        scatter_png=report(
+            "results/figures/{dataset}/cluster_parameters.png",
+            caption="../report/figure_cluster_parameters.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        scatter_pdf="results/figures/{dataset}/cluster_parameters.pdf",
+    log:
+        "logs/{dataset}/figure_clusters.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/figure_clusters.py"
+
+
+rule figure_segmentations:
+    input:
+        data="results/{dataset}/data.h5",
+        targets="results/{dataset}/targets.h5",
+        reference=evaluation_reference,
+        predictions=first_seed_runs("test_predictions.h5"),
+    output:
+        png=report(
+            "results/figures/{dataset}/segmentations.png",
+            caption="../report/figure_segmentations.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        pdf="results/figures/{dataset}/segmentations.pdf",
+    log:
+        "logs/{dataset}/figure_segmentations.log",
+    conda:
+        CONDA_ENV
+    params:
+        reference_name=evaluation_reference_name,
+    script:
+        "../workflow_scripts/figure_segmentations.py"
+
+
+rule figure_training_curves:
+    input:
+        histories=all_runs("history.csv"),
+    output:
+        png=report(
+            "results/figures/{dataset}/training_curves.png",
+            caption="../report/figure_training_curves.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        pdf="results/figures/{dataset}/training_curves.pdf",
+    log:
+        "logs/{dataset}/figure_training_curves.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/figure_training_curves.py"
+
+
+rule figure_metric_distributions:
+    input:
+        metrics=all_runs("metrics.parquet"),
+    output:
+        png=report(
+            "results/figures/{dataset}/metric_distributions.png",
+            caption="../report/figure_metric_distributions.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        pdf="results/figures/{dataset}/metric_distributions.pdf",
+    log:
+        "logs/{dataset}/figure_metric_distributions.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/figure_metric_distributions.py"

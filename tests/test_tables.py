@@ -1,0 +1,421 @@
+"""The results tables, from real summary.json files with numbers worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import pandas as pd
+import pytest
+from conftest import REPO_ROOT
+
+from weaklesion.errors import MissingFilesError, WeaklesionError
+from weaklesion.h5store import write_attrs
+from weaklesion.tables import (
+    OUTPUT_FILES,
+    collect_runs,
+    collect_runs_from,
+    paper_table,
+    render_tables,
+    to_csv,
+    to_latex,
+    to_markdown,
+    vs_paper,
+    vs_paper_markdown,
+    write_tables,
+)
+
+# A neutral value per metric; each test overrides what it checks.
+BASE = {"iou": 70.0, "dice": 80.0, "vs": 85.0, "center_error": 3.0, "perimeter_error": 9.0,
+        "hausdorff": 10.0, "hd95": 8.0}
+
+
+def write_run(results: Path, dataset: str, model: str, seed: int, **metrics) -> Path:
+    """A summary.json as the evaluate step writes it (sorted keys, null for unscored)."""
+    path = results / dataset / model / f"seed{seed}" / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {**BASE, **metrics, "dataset": dataset, "model": model, "seed": seed,
+               "n_lesions": 30, "n_empty_predictions": 0, "reference": "mask",
+               "selected_epoch": 4}
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def write_store(results: Path, dataset: str, fmt: str) -> None:
+    """The attributes of a dataset's data.h5, as preprocessing writes them."""
+    (results / dataset).mkdir(parents=True, exist_ok=True)
+    with h5py.File(results / dataset / "data.h5", "w") as h5:
+        write_attrs(h5, fmt=fmt, dataset=dataset, settings={"format": fmt})
+
+
+def row(table: pd.DataFrame, dataset: str, model: str) -> pd.Series:
+    match = table[(table["dataset"] == dataset) & (table["model"] == model)]
+    assert len(match) == 1
+    return match.iloc[0]
+
+
+def markdown_cells(markdown: str, dataset: str, model: str) -> list[str]:
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:2] == [dataset, model]:
+            return cells
+    raise AssertionError(f"no Markdown row for {dataset} {model}")
+
+
+def column(name: str) -> int:
+    """Position of a metric's cell in a Markdown row (dataset, model, seeds come first)."""
+    return 3 + ["iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff"].index(name)
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path):
+    for seed, iou in enumerate([80.0, 82.0, 84.0]):
+        write_run(tmp_path, "skin", "A1", seed, iou=iou)
+    runs = collect_runs(tmp_path)
+    assert sorted(runs["seed"]) == [0, 1, 2]
+    table = paper_table(runs)
+    a1 = row(table, "skin", "A1")
+    # mean 82; deviations -2, 0, 2 → sample variance 8 / 2 = 4
+    assert a1["n_seeds"] == 3
+    assert a1["iou_mean"] == pytest.approx(82.0)
+    assert a1["iou_std"] == pytest.approx(2.0)
+    assert a1["dice_std"] == pytest.approx(0.0)  # three equal seeds: a true 0, not a missing std
+    assert markdown_cells(to_markdown(table), "skin", "A1")[column("iou")] == "82.00 ± 2.00"
+
+
+def test_relative_change_against_a1_of_the_same_dataset(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, iou=80.0, hausdorff=10.0)
+    write_run(tmp_path, "skin", "A1+L", 0, iou=84.0, hausdorff=9.0)
+    write_run(tmp_path, "skin", "ACoseg", 0, iou=76.0, hausdorff=12.5)
+    write_run(tmp_path, "liver", "A1", 0, iou=50.0)
+    write_run(tmp_path, "liver", "A1+L", 0, iou=51.0)
+    table = paper_table(collect_runs(tmp_path))
+    # (84 - 80) / 80, (76 - 80) / 80, (9 - 10) / 10, (12.5 - 10) / 10, (51 - 50) / 50
+    assert row(table, "skin", "A1+L")["iou_rel_change"] == pytest.approx(0.05)
+    assert row(table, "skin", "ACoseg")["iou_rel_change"] == pytest.approx(-0.05)
+    assert row(table, "skin", "A1+L")["hausdorff_rel_change"] == pytest.approx(-0.1)
+    assert row(table, "skin", "ACoseg")["hausdorff_rel_change"] == pytest.approx(0.25)
+    assert row(table, "liver", "A1+L")["iou_rel_change"] == pytest.approx(0.02)
+    assert pd.isna(row(table, "skin", "A1")["iou_rel_change"])
+
+    markdown = to_markdown(table)
+    assert markdown_cells(markdown, "skin", "A1+L")[column("iou")] == "**84.00** (+5.0%)"
+    assert markdown_cells(markdown, "skin", "ACoseg")[column("iou")] == "76.00 (-5.0%)"
+    assert markdown_cells(markdown, "liver", "A1+L")[column("iou")] == "**51.00** (+2.0%)"
+    assert "(" not in markdown_cells(markdown, "skin", "A1")[column("iou")]
+    latex = to_latex(table)
+    assert r"76.00 ($-$5.0\%)" in latex and r"\textbf{84.00} (+5.0\%)" in latex
+
+
+def test_no_a1_means_no_relative_change(tmp_path):
+    write_run(tmp_path, "skin", "A1+L", 0, iou=84.0)
+    write_run(tmp_path, "skin", "ACoseg", 0, iou=76.0)
+    table = paper_table(collect_runs(tmp_path))
+    assert table[[c for c in table if c.endswith("_rel_change")]].isna().all().all()
+    assert "%)" not in to_markdown(table)
+
+
+def test_best_cell_is_the_highest_score_and_the_lowest_error(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, iou=80.0, hausdorff=9.0, dice=88.0)
+    write_run(tmp_path, "skin", "A1+L", 0, iou=83.0, hausdorff=11.0, dice=88.0)
+    write_run(tmp_path, "skin", "ACoseg", 0, iou=81.0, hausdorff=10.0, dice=87.0)
+    table = paper_table(collect_runs(tmp_path)).set_index("model")
+    assert table["iou_best"].to_dict() == {"A1": False, "ACoseg": False, "A1+L": True}
+    assert table["hausdorff_best"].to_dict() == {"A1": True, "ACoseg": False, "A1+L": False}
+    assert table["dice_best"].to_dict() == {"A1": True, "ACoseg": False, "A1+L": True}  # tie
+
+    markdown = to_markdown(table.reset_index())
+    assert markdown_cells(markdown, "skin", "A1+L")[column("iou")] == "**83.00** (+3.8%)"
+    assert markdown_cells(markdown, "skin", "A1")[column("iou")] == "80.00"
+    assert markdown_cells(markdown, "skin", "A1")[column("hausdorff")] == "**9.00**"
+    assert markdown_cells(markdown, "skin", "A1+L")[column("hausdorff")] == "11.00 (+22.2%)"
+    assert markdown_cells(markdown, "skin", "A1")[column("dice")] == "**88.00**"
+    assert markdown_cells(markdown, "skin", "A1+L")[column("dice")] == "**88.00** (+0.0%)"
+    latex = to_latex(table.reset_index())
+    assert r"\textbf{9.00}" in latex and r"\textbf{11.00}" not in latex
+
+
+def test_best_is_decided_per_dataset(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, iou=80.0)
+    write_run(tmp_path, "skin", "A1+L", 0, iou=70.0)
+    write_run(tmp_path, "liver", "A1", 0, iou=60.0)
+    write_run(tmp_path, "liver", "A1+L", 0, iou=65.0)
+    table = paper_table(collect_runs(tmp_path))
+    assert row(table, "skin", "A1")["iou_best"] and not row(table, "skin", "A1+L")["iou_best"]
+    assert row(table, "liver", "A1+L")["iou_best"] and not row(table, "liver", "A1")["iou_best"]
+
+
+def test_a_lone_model_is_not_marked_best(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0)
+    table = paper_table(collect_runs(tmp_path))
+    assert not table[[c for c in table if c.endswith("_best")]].any().any()
+    assert "**" not in to_markdown(table)
+
+
+def test_single_seed_shows_no_std_and_is_not_decidable_against_the_paper(tmp_path):
+    write_store(tmp_path, "ham", "ham10000")
+    write_run(tmp_path, "ham", "A1", 0, dice=90.0)
+    runs = collect_runs(tmp_path)
+    table = paper_table(runs)
+    assert table[[c for c in table if c.endswith("_std")]].isna().all().all()
+    cells = markdown_cells(to_markdown(table), "ham", "A1")
+    assert cells[column("dice")] == "90.00"
+    assert "±" not in " ".join(cells) and r"$\pm$" not in to_latex(table).split(r"\midrule")[1]
+    header, values = (line.split(",") for line in to_csv(table).splitlines())
+    assert values[header.index("dice_std")] == ""  # empty, never a fake 0
+    assert values[header.index("dice_mean")] == "90.0"
+
+    comparison = vs_paper(runs).set_index("metric")
+    assert comparison["within_2std"].isna().all()
+    assert comparison.loc["dice", "verdict"] == "not decidable: 1 seed, no std"
+    assert "not decidable" in vs_paper_markdown(comparison.reset_index())
+
+
+def test_missing_models_and_datasets_are_simply_absent_and_models_keep_the_paper_order(tmp_path):
+    # Written in the opposite order; an extra model goes after the paper's three.
+    for model in ["UNet", "A1+L", "ACoseg", "A1"]:
+        write_run(tmp_path, "skin", model, 0)
+    write_run(tmp_path, "liver", "A1+L", 0)
+    table = paper_table(collect_runs(tmp_path))
+    assert list(zip(table["dataset"], table["model"], strict=True)) == [
+        ("liver", "A1+L"),
+        ("skin", "A1"), ("skin", "ACoseg"), ("skin", "A1+L"), ("skin", "UNet"),
+    ]
+    models = [line.split("|")[2].strip() for line in to_markdown(table).splitlines()[2:7]]
+    assert models == ["A1+L", "A1", "ACoseg", "A1+L", "UNet"]
+
+
+def test_latex_is_a_booktabs_table_with_escaped_names(tmp_path):
+    for seed, iou in enumerate([80.0, 82.0, 84.0]):
+        write_run(tmp_path, "ham_10k", "A1", seed, iou=iou)
+        write_run(tmp_path, "ham_10k", "A1+L", seed, iou=iou + 2)
+    write_run(tmp_path, "lits#2", "A1", 0)
+    write_run(tmp_path, "lits#2", "A1+L", 0)
+    latex = to_latex(paper_table(collect_runs(tmp_path)))
+    lines = [line.strip() for line in latex.splitlines()]
+    assert lines.index(r"\toprule") < lines.index(r"\midrule") < lines.index(r"\bottomrule")
+    assert lines.count(r"\midrule") == 2  # below the header, and between the two datasets
+    assert r"\begin{tabular}" in latex and latex.rstrip().endswith(r"\end{table}")
+    assert latex.count("{") == latex.count("}")
+    # One block per dataset; the name opens its block only.
+    body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
+    assert body[0].startswith(r"ham\_10k & A1 & 3 & 82.00 $\pm$ 2.00 &")
+    assert body[1].startswith(r"& A1+L & 3 & \textbf{84.00 $\pm$ 2.00} (+2.4\%) &")
+    assert body[3].startswith(r"lits\#2 & A1 & 1 &")
+    assert "ham_10k" not in latex.replace(r"ham\_10k", "")
+    for line in body:
+        if line != r"\midrule":
+            assert line.endswith(r"\\") and line.count("&") == 8
+
+
+def test_csv_is_tidy_and_numeric(tmp_path):
+    for seed, iou in enumerate([80.0, 82.0, 84.0]):
+        write_run(tmp_path, "skin", "A1", seed, iou=iou)
+        write_run(tmp_path, "skin", "A1+L", seed, iou=iou + 4)
+    text = to_csv(paper_table(collect_runs(tmp_path)))
+    path = tmp_path / "table.csv"
+    path.write_text(text)
+    table = pd.read_csv(path)
+    assert list(table.columns[:7]) == ["dataset", "model", "n_seeds", "iou_mean", "iou_std",
+                                       "iou_rel_change", "iou_best"]
+    assert table["iou_mean"].tolist() == pytest.approx([82.0, 86.0])
+    assert table["iou_std"].tolist() == pytest.approx([2.0, 2.0])
+    assert table["iou_rel_change"].iloc[1] == pytest.approx(4 / 82)
+    assert table["iou_best"].tolist() == [False, True]
+    assert table["n_seeds"].tolist() == [3, 3]
+
+
+def test_null_metric_is_a_dash_and_never_best(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, hausdorff=None)
+    write_run(tmp_path, "skin", "A1", 1, hausdorff=None)
+    write_run(tmp_path, "skin", "A1+L", 0, hausdorff=9.0)
+    write_run(tmp_path, "skin", "A1+L", 1, hausdorff=11.0)
+    table = paper_table(collect_runs(tmp_path))
+    assert pd.isna(row(table, "skin", "A1")["hausdorff_mean"])
+    assert not row(table, "skin", "A1+L")["hausdorff_best"]  # nothing to beat
+    assert markdown_cells(to_markdown(table), "skin", "A1")[column("hausdorff")] == "–"
+
+
+def reproduce(results: Path, dataset: str, model: str, dice: list[float]) -> None:
+    for seed, value in enumerate(dice):
+        write_run(results, dataset, model, seed, dice=value)
+
+
+def test_vs_paper_against_the_shipped_published_numbers(tmp_path):
+    # Published HAM10000 A1 Dice: 90.01 ± 0.09 (Chu et al., Table 1).
+    write_store(tmp_path, "ham_close", "ham10000")
+    write_store(tmp_path, "ham_far", "ham10000")
+    reproduce(tmp_path, "ham_close", "A1", [89.9, 90.0, 90.1])  # 90.0 ± 0.1
+    reproduce(tmp_path, "ham_far", "A1", [84.9, 85.0, 85.1])  # 85.0 ± 0.1
+    comparison = vs_paper(collect_runs(tmp_path))
+    dice = comparison[comparison["metric"] == "dice"].set_index("dataset")
+    assert dice["published_dataset"].tolist() == ["ham10k", "ham10k"]
+    assert dice.loc["ham_close", "published_mean"] == 90.01
+    assert dice.loc["ham_close", "published_std"] == 0.09
+    assert dice.loc["ham_close", "reproduced_mean"] == pytest.approx(90.0)
+    assert dice.loc["ham_close", "reproduced_std"] == pytest.approx(0.1)
+    assert dice.loc["ham_close", "difference"] == pytest.approx(-0.01)
+    assert dice.loc["ham_close", "within_2std"]  # pd.NA would raise here, not pass
+    assert dice.loc["ham_close", "verdict"] == "within"
+    assert dice.loc["ham_far", "difference"] == pytest.approx(-5.01)
+    assert not dice.loc["ham_far", "within_2std"]
+    assert dice.loc["ham_far", "verdict"] == "outside"
+    assert len(comparison) == 2 * 6  # two datasets × one model × the paper's six metrics
+
+    markdown = vs_paper_markdown(comparison)
+    assert "| ham\\_close | ham10k | A1 | Dice | 90.01 ± 0.09 | 90.00 ± 0.10 | 3 | -0.01 | yes |" \
+        in markdown
+    assert "| ham\\_far | ham10k | A1 | Dice | 90.01 ± 0.09 | 85.00 ± 0.10 | 3 | -5.01 | no |" \
+        in markdown
+
+
+def test_vs_paper_matches_by_format_not_name(tmp_path):
+    # "lits" is the published name, but here the dataset of that name holds HAM10000 images.
+    reproduce(tmp_path, "lits", "A1+L", [90.0, 90.0])
+    reproduce(tmp_path, "mine", "ACoseg", [80.0, 82.0])
+    comparison = vs_paper(collect_runs(tmp_path), {"lits": "ham10000", "mine": "lits"})
+    published = comparison.set_index(["dataset", "metric"])["published_mean"]
+    assert published[("lits", "dice")] == 90.54  # HAM10000 A1+L
+    assert published[("mine", "dice")] == 82.92  # LiTS ACoseg
+
+
+def test_formats_restrict_the_comparison_to_configured_datasets(tmp_path):
+    write_store(tmp_path, "old", "ham10000")
+    reproduce(tmp_path, "old", "A1", [90.0, 90.2])
+    reproduce(tmp_path, "new", "A1", [90.0, 90.2])
+    runs = collect_runs(tmp_path, {"new": "deeplesion"})
+    assert dict(zip(runs["dataset"], runs["format"], strict=True)) == {
+        "new": "deeplesion", "old": "ham10000"}
+    comparison = vs_paper(runs, {"new": "deeplesion"})
+    assert set(comparison["dataset"]) == {"new"}
+    assert set(comparison["published_dataset"]) == {"deeplesion"}
+
+
+def test_no_published_dataset_configured(tmp_path):
+    write_store(tmp_path, "demo", "demo")
+    reproduce(tmp_path, "demo", "A1", [90.0, 90.2])
+    reproduce(tmp_path, "unknown", "A1", [90.0, 90.2])  # no data.h5: format unknown
+    runs = collect_runs(tmp_path)
+    assert runs["format"].isna().tolist() == [False, False, True, True]
+    texts = render_tables(runs)
+    assert texts["vs_paper_csv"].splitlines() == [
+        "dataset,published_dataset,model,metric,published_mean,published_std,reproduced_mean,"
+        "reproduced_std,n_seeds,difference,within_2std,verdict"]
+    sentence = texts["vs_paper_md"].strip()
+    assert "\n" not in sentence and sentence.endswith(".") and "nothing to compare" in sentence
+
+
+def test_write_tables_writes_all_five_files_atomically(tmp_path):
+    results = tmp_path / "results"
+    write_store(results, "ham", "ham10000")
+    reproduce(results, "ham", "A1", [89.9, 90.0, 90.1])
+    out = tmp_path / "tables"
+    written = write_tables(results, out)
+    assert sorted(p.name for p in written) == sorted(OUTPUT_FILES.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES.values())  # no temps
+    assert "90.00 ± 0.10" in (out / "paper_table.md").read_text()
+    assert (out / "paper_table.tex").read_text().count(r"\bottomrule") == 1
+    assert len(pd.read_csv(out / "paper_table.csv")) == 1
+    assert len(pd.read_csv(out / "vs_paper.csv")) == 6
+    assert "| ham | ham10k | A1 | Dice |" in (out / "vs_paper.md").read_text()
+
+
+def test_a_rule_without_summaries_still_renders_every_file():
+    runs = collect_runs_from([])
+    assert runs["iou"].dtype == float and runs["seed"].dtype == "int64"
+    texts = render_tables(runs)
+    assert set(texts) == set(OUTPUT_FILES)
+    assert texts["paper_csv"].splitlines()[0].startswith("dataset,model,n_seeds,iou_mean,")
+    assert len(texts["paper_csv"].splitlines()) == 1
+    assert r"\toprule" in texts["paper_tex"] and r"\bottomrule" in texts["paper_tex"]
+
+
+def test_no_runs_names_the_folder_and_the_pattern(tmp_path):
+    (tmp_path / "results" / "demo").mkdir(parents=True)
+    with pytest.raises(MissingFilesError) as caught:
+        write_tables(tmp_path / "results", tmp_path / "tables")
+    message = str(caught.value)
+    assert str(tmp_path / "results") in message and "*/*/seed*/summary.json" in message
+    assert not (tmp_path / "tables").exists()
+
+
+def test_other_json_files_are_not_runs(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0)
+    stray = tmp_path / "skin" / "A1" / "seed_best" / "summary.json"
+    stray.parent.mkdir()
+    stray.write_text("{}")
+    assert collect_runs(tmp_path)["seed"].tolist() == [0]
+
+
+@pytest.mark.parametrize(("content", "named"), [
+    ("{not json", "not a readable JSON"),
+    ("[1, 2]", "JSON object"),
+    (json.dumps({**BASE, "dataset": "skin", "model": "A1", "seed": "zero"}), "'seed'"),
+    (json.dumps({**BASE, "dataset": "skin", "model": "A1", "seed": 0, "iou": "high"}), "'iou'"),
+    (json.dumps({"dataset": "skin", "model": "A1", "seed": 0, "iou": 1.0}), "'dice'"),
+])
+def test_bad_summary_names_the_file_and_the_key(tmp_path, content, named):
+    path = tmp_path / "skin" / "A1" / "seed0" / "summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(WeaklesionError) as caught:
+        collect_runs(tmp_path)
+    assert str(path) in str(caught.value) and named in str(caught.value)
+
+
+def test_the_same_run_twice_is_an_error_naming_both_files(tmp_path):
+    first = write_run(tmp_path / "a", "skin", "A1", 0)
+    second = write_run(tmp_path / "b", "skin", "A1", 0)
+    with pytest.raises(WeaklesionError) as caught:
+        collect_runs_from([first, second])
+    assert str(first) in str(caught.value) and str(second) in str(caught.value)
+
+
+def test_missing_listed_summary_is_named(tmp_path):
+    missing = tmp_path / "skin" / "A1" / "seed0" / "summary.json"
+    with pytest.raises(MissingFilesError, match=str(missing)):
+        collect_runs_from([missing])
+
+
+def test_rule_script_uses_the_listed_summaries_and_the_configured_formats(tmp_path):
+    results = tmp_path / "results"
+    reproduce(results, "ham", "A1", [89.9, 90.0, 90.1])
+    reproduce(results, "ham", "A1+L", [90.0, 90.2])
+    write_run(results, "ham", "ACoseg", 0)  # on disk but not an input of the rule
+    summaries = [str(p) for p in sorted(results.glob("ham/A1*/seed*/summary.json"))]
+    tables = tmp_path / "tables"
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(summaries=summaries),
+        output=SimpleNamespace(**{key: str(tables / f"out_{name}")
+                                  for key, name in OUTPUT_FILES.items()}),
+        params=SimpleNamespace(formats={"ham": "ham10000"}),
+        log=[str(tmp_path / "logs" / "tables.log")],
+    )
+    try:
+        runpy.run_path(str(REPO_ROOT / "workflow_scripts" / "make_tables.py"),
+                       init_globals={"snakemake": snakemake})
+    finally:
+        logging.captureWarnings(False)
+    table = pd.read_csv(tables / "out_paper_table.csv")
+    assert table["model"].tolist() == ["A1", "A1+L"]
+    comparison = pd.read_csv(tables / "out_vs_paper.csv")
+    assert set(comparison["published_dataset"]) == {"ham10k"}
+    assert "5 runs of 1 datasets" in (tmp_path / "logs" / "tables.log").read_text()
+
+
+
+def test_markdown_documents_become_html_tables_for_the_report():
+    from weaklesion.tables import markdown_to_html
+
+    text = ("| Dataset | Model | Dice ↑ |\n|---|---|---:|\n"
+            "| ham\\_10k | A1+L | **90.0 ± 1.0** (+1.0%) |\n| a\\|b | A1 | 80.0 |\n\n"
+            "A legend <with> **bold**.\n")
+    page = markdown_to_html(text, "Results")
+    assert page.startswith("<!DOCTYPE html>") and "<title>Results</title>" in page
+    assert "<th>Dice ↑</th>" in page
+    assert "<td>ham_10k</td><td>A1+L</td><td class='num'><b>90.0 ± 1.0</b> (+1.0%)</td>" in page
+    assert "<td>a|b</td>" in page
+    assert "<p>A legend &lt;with&gt; <b>bold</b>.</p>" in page
