@@ -2,7 +2,7 @@
 import re
 
 from weaklesion.archives import manifest_path, read_manifest
-from weaklesion.config import preprocess_settings, resolve_datasets
+from weaklesion.config import expected_lesions, preprocess_settings, resolve_datasets
 from weaklesion.demo import DEMO_FILES
 
 DATASETS = resolve_datasets(config["datasets"])
@@ -245,3 +245,41 @@ def model_targets(dataset):
         model=MODELS,
         seed=SEEDS,
     )
+
+
+# --- resources, sized from the dataset so that a scheduler can pack jobs ------------------
+
+# Training images per second at the paper's settings on a recent GPU (benchmarks/gpu_check.sh
+# measured 165-180 for A1/A1+L and 38 for ACoseg on an H200), with margin.
+TRAIN_IMAGES_PER_S = {"A1": 100, "A1+L": 100, "ACoseg": 25}
+MB_PER_LESION = 0.06  # a 120x120 RGB patch and its masks, held in memory
+
+
+def lesions(wildcards):
+    return expected_lesions(DATASETS[wildcards.dataset])
+
+
+def preprocess_mem_mb(wildcards):
+    # LiTS workers each hold a CT volume (up to ~0.5 GB) in memory.
+    per_worker = 1000 if DATASETS[wildcards.dataset]["format"] == "lits" else 250
+    return 2000 + 8 * per_worker
+
+
+def preprocess_runtime(wildcards):
+    return 15 + lesions(wildcards) // 1000
+
+
+def in_memory_mb(wildcards):
+    return 4000 + int(lesions(wildcards) * MB_PER_LESION)
+
+
+def grabcut_runtime(wildcards):
+    return 10 + lesions(wildcards) // 2000
+
+
+def training_runtime(wildcards):
+    """Minutes for the maximum number of epochs, training and validation, with margin."""
+    epochs = TRAIN.get("epochs") or 50
+    images_per_epoch = 0.9 * lesions(wildcards)
+    seconds = epochs * images_per_epoch / TRAIN_IMAGES_PER_S[wildcards.model]
+    return max(30, int(1.5 * seconds / 60))

@@ -22,6 +22,8 @@ rule evaluate_model:
     threads: 4
     resources:
         gpu=1,
+        mem_mb=in_memory_mb,
+        runtime=30,
     params:
         reference_name=evaluation_reference_name,
         expect=expected_checkpoint,

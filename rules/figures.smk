@@ -1,4 +1,12 @@
 # The paper's figures per dataset, plus training curves and per-lesion metric distributions.
+# Light work: they run where Snakemake runs, not as cluster jobs.
+
+
+localrules:
+    figure_clusters,
+    figure_segmentations,
+    figure_training_curves,
+    figure_metric_distributions,
 
 
 rule figure_clusters:

@@ -18,6 +18,9 @@ rule preprocess:
     conda:
         CONDA_ENV
     threads: 8
+    resources:
+        mem_mb=preprocess_mem_mb,
+        runtime=preprocess_runtime,
     params:
         format=adapter_format,
         root=raw_root,

@@ -1,6 +1,11 @@
 # Provenance for the HTML report: the configuration used and the software versions.
 
 
+localrules:
+    config_used,
+    software_versions,
+
+
 rule config_used:
     output:
         config=report(

@@ -26,5 +26,8 @@ rule grabcut_targets:
     conda:
         CONDA_ENV
     threads: 8
+    resources:
+        mem_mb=in_memory_mb,
+        runtime=grabcut_runtime,
     script:
         "../workflow_scripts/grabcut_targets.py"

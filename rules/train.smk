@@ -17,6 +17,8 @@ rule train_model:
     threads: 4
     resources:
         gpu=1,
+        mem_mb=in_memory_mb,
+        runtime=training_runtime,
     params:
         dataset=dataset_settings,
         train=train_config,

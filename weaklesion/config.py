@@ -8,6 +8,7 @@ stage depends on, so that changing ``k`` never re-runs preprocessing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from weaklesion.datasets import FORMATS
@@ -55,6 +56,21 @@ def resolve_datasets(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
     if not entries:
         raise ConfigError("datasets is empty: configure at least one dataset")
     return {name: resolve_dataset(name, entry) for name, entry in entries.items()}
+
+
+# Lesions in the full releases (after the paper's exclusions), to size jobs for a scheduler.
+RELEASE_LESIONS = {"ham10000": 10_012, "lits": 16_462, "deeplesion": 32_735}
+
+
+def expected_lesions(settings: Mapping[str, Any]) -> int:
+    """How many lesions a dataset will have, before preprocessing has counted them."""
+    fmt = settings["format"]
+    if fmt == "demo":
+        return int(settings.get("demo", {}).get("n_images", 300))
+    if fmt in RELEASE_LESIONS:
+        return RELEASE_LESIONS[fmt]
+    images = Path(settings.get("path", "")) / "images"
+    return sum(1 for _ in images.iterdir()) if images.is_dir() else 1_000
 
 
 def preprocess_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
