@@ -4,7 +4,7 @@ PYTHON ?= python3
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: run test lint browser clean
+.PHONY: run test bench lint browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/pytest
+
+# The CPU benchmark suite; rewrites the CPU section of BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_suite.py
 
 # Debian's chromium renders the HTML report in a test; skipped quietly where it cannot install.
 browser:

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from cuda_graphs import GraphedStep
 
 from weaklesion.models import build_model
 from weaklesion.schedules import paper_schedule
@@ -49,7 +50,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: int,
-            device: torch.device) -> dict:
+            device: torch.device, graphs: bool = False) -> dict:
     cuda = device.type == "cuda"
     schedule = paper_schedule(model_name, "ham10000")
     settings = TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
@@ -61,10 +62,21 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
     model = model.to(device).train()
     if cuda:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, capturable=graphs)
     batches = Batches(synthetic(512, 45), settings, device)
     scale = mask_loss_scale(geometry)
     size = schedule.batch_size
+    graphed = None
+    if graphs:
+        # One captured step per optimiser step; ACoseg's second pair is the batch rolled by
+        # one sub-batch, so the same graph serves both of its steps.
+        first, second = _step_rows(model_name, size)[0]
+        pair = (slice(0, first.stop - first.start),
+                None if second is None else slice(second.start - first.start, size))
+        graphed = GraphedStep(
+            model, optimizer,
+            lambda x, t: step_terms(model, model_name, x, t, pair, scale),
+            grad_clip=schedule.grad_clip)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     images = 0
@@ -74,6 +86,12 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
             started, images = time.perf_counter(), 0
         index = torch.randint(0, len(batches), (size,), device=device)
         x, targets = batches.inputs(index), batches.targets(index)
+        if graphed is not None:
+            for shift in range(len(_step_rows(model_name, size))):
+                graphed(x.roll(-4 * shift, 0), {k: v.roll(-4 * shift, 0)
+                                                 for k, v in targets.items()})
+            images += size
+            continue
         for rows in _step_rows(model_name, size):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
@@ -90,6 +108,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
     model.eval()
     eval_images = 0
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        model(batches.inputs(torch.arange(0, 64, device=device)))  # cuDNN autotuning
         _sync(device)
         started = time.perf_counter()
         for _ in range(20 if cuda else 2):
@@ -99,6 +118,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
         _sync(device)
     eval_rate = eval_images / (time.perf_counter() - started)
     return {"model": model_name, "geometry": geometry, "encoder": encoder,
+            "cuda_graphs": graphs,
             "batch": size, "train_images_per_s": train_rate,
             "eval_images_per_s": eval_rate,
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
@@ -122,6 +142,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--models", nargs="+", default=["A1", "A1+L", "ACoseg"])
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="also measure each training step captured as one CUDA graph")
     parser.add_argument("--device", default="cuda",
                         help="cuda (default); cpu only to compare or smoke-test on a laptop")
     args = parser.parse_args()
@@ -132,23 +154,37 @@ def main() -> int:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"device: {name}  torch {torch.__version__}", flush=True)
     rows = []
+    variants = (False, True) if args.cuda_graphs and device.type == "cuda" else (False,)
     for model_name in args.models:
         for geometry in ("paper", "compact"):
-            row = measure(model_name, geometry, args.encoder, args.steps, args.warmup, device)
-            rows.append(row)
-            print(f"{model_name:7s} {geometry:8s} batch {row['batch']:2d}  "
-                  f"train {row['train_images_per_s']:8.1f} img/s  "
-                  f"eval {row['eval_images_per_s']:8.1f} img/s  "
-                  f"step {row['step_ms']:6.1f} ms  peak {row['peak_memory_gib']:5.2f} GiB",
-                  flush=True)
-    for geometry in ("paper", "compact"):
-        print(f"paper grid (27 runs), {geometry}: {grid_hours(rows, geometry, 50):.2f} h at "
-              f"50 epochs, {grid_hours(rows, geometry, 20):.2f} h at 20 epochs")
-    paper = {r["model"]: r["train_images_per_s"] for r in rows if r["geometry"] == "paper"}
-    for r in rows:
-        if r["geometry"] == "compact":
-            print(f"{r['model']}: compact / paper training throughput "
-                  f"{r['train_images_per_s'] / paper[r['model']]:.2f}x")
+            for graphs in variants:
+                try:
+                    row = measure(model_name, geometry, args.encoder, args.steps,
+                                  args.warmup, device, graphs)
+                except Exception as error:  # report and go on: one failure must not hide the rest
+                    print(f"{model_name} {geometry} graphs={graphs}: FAILED {error!r}",
+                          flush=True)
+                    continue
+                rows.append(row)
+                print(f"{model_name:7s} {geometry:8s} {'graph' if graphs else 'eager'}  "
+                      f"batch {row['batch']:2d}  "
+                      f"train {row['train_images_per_s']:8.1f} img/s  "
+                      f"eval {row['eval_images_per_s']:8.1f} img/s  "
+                      f"step {row['step_ms']:6.1f} ms  peak {row['peak_memory_gib']:5.2f} GiB",
+                      flush=True)
+    for graphs in variants:
+        chosen = [r for r in rows if r["cuda_graphs"] == graphs]
+        label = "CUDA graphs" if graphs else "eager"
+        for geometry in ("paper", "compact"):
+            print(f"paper grid (27 runs), {geometry}, {label}: "
+                  f"{grid_hours(chosen, geometry, 50):.2f} h at 50 epochs, "
+                  f"{grid_hours(chosen, geometry, 20):.2f} h at 20 epochs")
+        paper = {r["model"]: r["train_images_per_s"] for r in chosen
+                 if r["geometry"] == "paper"}
+        for r in chosen:
+            if r["geometry"] == "compact" and r["model"] in paper:
+                print(f"{r['model']} ({label}): compact / paper training throughput "
+                      f"{r['train_images_per_s'] / paper[r['model']]:.2f}x")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"device": name, "torch": torch.__version__,

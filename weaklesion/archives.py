@@ -346,21 +346,23 @@ def _receive(entry: ManifestEntry, part: Path, response, offset: int, progress: 
     length = response.headers.get("Content-Length")
     if length is not None and length.isdigit():
         total = offset + int(length)
-    if entry.size is not None and total is not None and total != entry.size:
-        part.unlink(missing_ok=True)
-        raise _TransferFailed(
-            f"server announces {total} bytes, the manifest expects {entry.size} bytes",
-            checksum=True,
-        )
     content_type = response.headers.get("Content-Type", "")
     try:
         first = response.read(CHUNK_SIZE)
     except (OSError, http.client.HTTPException) as error:
         raise _TransferFailed(f"connection dropped: {error!r}") from None
+    # Before the size check: a login or error page also has the wrong size, but saying that
+    # it is an HTML page tells the user what went wrong.
     if _looks_like_html(entry.name, content_type, first if offset == 0 else b""):
         raise _TransferFailed(
             f"the server sent an HTML page (HTTP {status}, Content-Type {content_type!r}) "
             "instead of the file; the link may have expired or need a login"
+        )
+    if entry.size is not None and total is not None and total != entry.size:
+        part.unlink(missing_ok=True)
+        raise _TransferFailed(
+            f"server announces {total} bytes, the manifest expects {entry.size} bytes",
+            checksum=True,
         )
     digest = _md5_of_part(part) if offset else hashlib.md5()
     written = offset

@@ -59,8 +59,10 @@ def save_checkpoint(
         "torch_version": str(torch.__version__),  # a str subclass weights_only refuses
     }
     path = Path(path)
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        torch.save(payload, tmp)
+    # Through a file handle: given a path, torch.save names the archive's root folder after
+    # the (random) temporary file name, and the same checkpoint would differ byte for byte.
+    with atomic_path(path, suffix=path.suffix) as tmp, tmp.open("wb") as handle:
+        torch.save(payload, handle)
     return path
 
 

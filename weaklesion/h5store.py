@@ -17,8 +17,14 @@ a temporary file renamed into place when complete.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import errno
 import json
-from collections.abc import Mapping, Sequence
+import os
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +35,30 @@ import pandas as pd
 from weaklesion import PATCH_SIZE, __version__
 from weaklesion.atomic import atomic_path
 from weaklesion.datasets.base import Lesion
+from weaklesion.errors import WeaklesionError
 from weaklesion.recist import ELLIPSE_COLUMNS
 
 BLOCK = 256  # lesions per chunk along the first axis
 STRING = h5py.string_dtype("utf-8")
-COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+# Level 1: patches shrink about as much as at level 4 (1.7×) for two thirds of the CPU time.
+COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+
+@contextlib.contextmanager
+def new_store(path: str | Path) -> Iterator[h5py.File]:
+    """A new HDF5 file, open for writing under a temporary name and renamed to ``path`` only
+    when complete. A full disk is reported naming ``path`` (HDF5 names the temporary file)."""
+    path = Path(path)
+    try:
+        with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+            yield h5
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise WeaklesionError(
+            f"{path}: no space left on the device while writing it; nothing was kept under "
+            "that name. Free space there (or point the workflow at a larger disk) and rerun"
+        ) from error
 
 
 class PatchWriter:
@@ -55,6 +80,7 @@ class PatchWriter:
         for name, (shape, dtype) in shapes.items():
             h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                               chunks=(BLOCK, *shape), **COMPRESSION)
+        self._chunks = _ChunkCompressor()
 
     def append(self, lesion: Lesion, ellipse: np.ndarray, ellipse_iou: float) -> None:
         self._pending.append((lesion, ellipse, ellipse_iou))
@@ -81,12 +107,16 @@ class PatchWriter:
         for name, values in columns.items():
             dataset = self.h5[name]
             dataset.resize(stop, axis=0)
-            dataset[start:stop] = values
+            if _ChunkCompressor.handles(dataset):
+                self._chunks.write(dataset, start, values)
+            else:
+                dataset[start:stop] = values
         self.count = stop
         self._pending.clear()
 
     def close(self) -> None:
         self._flush()
+        self._chunks.finish()
         for name, values in self._strings.items():
             self.h5.create_dataset(name, data=np.array(values, dtype=object), dtype=STRING)
         meta = self.h5.create_group("meta")
@@ -97,6 +127,55 @@ class PatchWriter:
             else:
                 text = values.fillna("").astype(str).to_numpy(dtype=object)
                 meta.create_dataset(column, data=text, dtype=STRING)
+
+
+class _ChunkCompressor:
+    """Deflates whole chunks of 1-byte datasets in threads, and writes them as they are.
+
+    Through h5py, HDF5 compresses in the writing thread while holding the GIL, so the pool
+    that feeds the writer stalls meanwhile, and one core compresses for all. zlib releases
+    the GIL; the chunks it makes are what HDF5's gzip filter makes (shuffle leaves 1-byte
+    elements as they are), so readers see no difference.
+    """
+
+    def __init__(self) -> None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        self._threads = max(1, min(4, cores))
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight: collections.deque = collections.deque()
+
+    @staticmethod
+    def handles(dataset: h5py.Dataset) -> bool:
+        return (dataset.compression == "gzip" and dataset.dtype.itemsize == 1
+                and dataset.chunks is not None)
+
+    def write(self, dataset: h5py.Dataset, start: int, values: np.ndarray) -> None:
+        """Queue rows ``start:start + len(values)``: one whole chunk, or the dataset's last."""
+        rows = dataset.chunks[0]
+        if start % rows or len(values) > rows:
+            raise ValueError(f"rows {start}:{start + len(values)} are not one chunk of {rows}")
+        chunk = np.zeros(dataset.chunks, dtype=dataset.dtype)  # as HDF5 pads a last chunk
+        chunk[: len(values)] = values
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._threads, "deflate")
+        level = dataset.compression_opts
+        job = self._executor.submit(zlib.compress, chunk.tobytes(), level)
+        self._in_flight.append((dataset, start, job))
+        while self._in_flight and (len(self._in_flight) > self._threads + 1
+                                   or self._in_flight[0][2].done()):
+            self._write_oldest()
+
+    def finish(self) -> None:
+        while self._in_flight:
+            self._write_oldest()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    def _write_oldest(self) -> None:
+        dataset, start, job = self._in_flight.popleft()
+        offset = (start,) + (0,) * (dataset.ndim - 1)
+        dataset.id.write_direct_chunk(offset, job.result())
 
 
 def write_attrs(h5: h5py.File, *, fmt: str, dataset: str, settings: Mapping[str, Any]) -> None:
@@ -136,9 +215,23 @@ def has_dataset(path: Path, name: str) -> bool:
 
 def write_masks(path: Path, name: str, masks: np.ndarray, lesion_ids: Sequence[str]) -> None:
     """A mask store (targets.h5, grabcut.h5): one (N, 120, 120) bool array plus ids."""
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+    with new_store(path) as h5:
         h5.create_dataset(name, data=masks.astype(bool),
                           chunks=(min(BLOCK, max(len(masks), 1)), *masks.shape[1:]),
                           **COMPRESSION)
         h5.create_dataset("lesion_id", data=np.array(list(lesion_ids), dtype=object),
                           dtype=STRING)
+
+
+@contextlib.contextmanager
+def mask_store(path: Path, name: str, lesion_ids: Sequence[str]) -> Iterator[h5py.Dataset]:
+    """:func:`write_masks`, filled block by block: yields the empty (N, 120, 120) bool array
+    (N = len(lesion_ids)) to assign rows to; renamed into place when the block ends."""
+    ids = np.array(list(lesion_ids), dtype=object)
+    shape = (len(ids), PATCH_SIZE, PATCH_SIZE)
+    with new_store(path) as h5:
+        masks = h5.create_dataset(name, shape=shape, dtype=bool,
+                                  chunks=(min(BLOCK, max(len(ids), 1)), *shape[1:]),
+                                  **COMPRESSION)
+        h5.create_dataset("lesion_id", data=ids, dtype=STRING)
+        yield masks

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sys
+from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
+from multiprocessing.pool import Pool
+from typing import Any
 
 
 def worker_context() -> BaseContext:
@@ -14,3 +19,29 @@ def worker_context() -> BaseContext:
     """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def worker_pool(workers: int, initializer: Callable[..., None] | None = None,
+                initargs: tuple[Any, ...] = ()) -> Pool:
+    """A pool of ``workers`` processes from :func:`worker_context`, safe to fork after OpenCV.
+
+    A process that has run a multi-threaded OpenCV function holds OpenCV's worker threads;
+    forked children inherit their locks but not the threads, and hang at their first OpenCV
+    call. Those threads are stopped while the pool forks and allowed again afterwards.
+    """
+    with _opencv_threads_stopped():
+        return worker_context().Pool(workers, initializer, initargs)
+
+
+@contextlib.contextmanager
+def _opencv_threads_stopped() -> Iterator[None]:
+    cv2 = sys.modules.get("cv2")
+    if cv2 is None or not hasattr(cv2, "setNumThreads"):
+        yield  # OpenCV not loaded: no threads to stop
+        return
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import h5py
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -27,8 +26,8 @@ from weaklesion.atomic import atomic_path
 from weaklesion.datasets import get_adapter
 from weaklesion.datasets.base import Exclusion, Lesion
 from weaklesion.errors import BadImageError, WeaklesionError
-from weaklesion.h5store import PatchWriter, write_attrs
-from weaklesion.parallel import worker_context
+from weaklesion.h5store import PatchWriter, new_store, write_attrs
+from weaklesion.parallel import worker_pool
 from weaklesion.recist import (
     FitError,
     ellipse_from_recist,
@@ -103,7 +102,7 @@ def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: st
     log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root, workers)
     on_bad_image = settings.get("on_bad_image", "fail")
     exclusions: list[Exclusion] = []
-    with atomic_path(data_h5, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+    with new_store(data_h5) as h5:
         write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings)
         writer = PatchWriter(h5, has_masks=adapter.has_masks, has_recist=not adapter.has_masks)
         for result in _results(fmt, settings, items, workers):
@@ -143,11 +142,27 @@ def _results(fmt, settings, items, workers):
                 progress.update()
             return
         chunksize = max(1, min(32, len(items) // (workers * 8)))
-        context = worker_context()
-        with context.Pool(workers, _init_worker, (fmt, dict(settings))) as pool:
-            for result in pool.imap(_process_item, items, chunksize=chunksize):
+        window = max(256, 2 * workers * chunksize)
+        with worker_pool(workers, _init_worker, (fmt, dict(settings))) as pool:
+            for result in _imap_in_windows(pool, _process_item, items, chunksize, window):
                 yield result
                 progress.update()
+
+
+def _imap_in_windows(pool, function, items, chunksize: int, window: int):
+    """``pool.imap`` over ``items`` with at most two windows of them in flight.
+
+    Plain imap lets the workers run ahead of a slower consumer (the HDF5 writer), and every
+    finished result waits in memory: a whole dataset's patches, for a large one. Submitting
+    the next window before draining the current one keeps the workers busy all the same.
+    """
+    starts = range(0, len(items), window)
+    pending = iter(())
+    for start in starts:
+        upcoming = pool.imap(function, items[start:start + window], chunksize)
+        yield from pending
+        pending = upcoming
+    yield from pending
 
 
 def source_listing(fmt: str, root: Path, settings: Mapping[str, Any]) -> pd.DataFrame:

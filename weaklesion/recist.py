@@ -7,12 +7,18 @@ first axis (``width``) rotated by ``angle`` degrees clockwise on screen, in [0, 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 MIN_HULL_POINTS = 5  # cv2.fitEllipse needs five points
+MIN_THICKNESS_PX = 2.0
+MAX_AXIS_TO_IMAGE = 4.0
+MIN_HULL_IOU = 0.4
+CENTRE_TOLERANCE_PX = 1.0
+MAX_CROSSING_OVERSHOOT = 0.5
 
 
 class Ellipse(NamedTuple):
@@ -38,17 +44,78 @@ def fit_ellipse_to_mask(mask: np.ndarray) -> Ellipse:
 
     This is the paper's weak label for datasets with masks. The hull (not every pixel) is
     fitted, so concavities of an irregular lesion do not pull the ellipse inwards.
+
+    Degenerate shapes are a FitError, never a returned ellipse. The paper's rule (a hull of
+    at least MIN_HULL_POINTS points) already refuses empty and full masks, single pixels and
+    axis-aligned bars; OpenCV's conic fit still answers for other shapes that are not
+    ellipses, sometimes far off, so the fit must also describe the mask:
+
+    - the foreground is at least MIN_THICKNESS_PX wide (pixel centres): thinner is a line,
+      which has no outline to fit (a fit to a 1 px line can come out 5 px wide);
+    - no axis is longer than MAX_AXIS_TO_IMAGE times the mask's longer side;
+    - the centre lies in the foreground's bounding box (± CENTRE_TOLERANCE_PX), unless the
+      foreground reaches the mask's border: a lesion cut off there may be centred outside;
+    - the filled ellipse, within the mask's frame, overlaps the filled hull with IoU at least
+      MIN_HULL_IOU; hulls whose points bunch at three or four corners (triangles) make the
+      least-squares conic miss them entirely.
+
+    Lesions from real masks are far from these limits; the LiTS rule on the ellipse's IoU
+    with the mask itself is applied separately (:func:`weaklesion.preprocess.weak_label`).
     """
-    points = cv2.findNonZero((np.asarray(mask) > 0).astype(np.uint8))
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise FitError(f"mask must be 2-D, got shape {mask.shape}")
+    points = cv2.findNonZero((mask > 0).astype(np.uint8)) if mask.size else None
     if points is None:
         raise FitError("mask is empty")
     hull = cv2.convexHull(points)
     if len(hull) < MIN_HULL_POINTS:
         raise FitError(f"convex hull has {len(hull)} points, fitEllipse needs {MIN_HULL_POINTS}")
+    thickness = min(cv2.minAreaRect(hull)[1])
+    if thickness < MIN_THICKNESS_PX:
+        raise FitError(
+            f"mask is a line: its pixels lie in a band {thickness:.1f} px wide, an ellipse "
+            f"needs {MIN_THICKNESS_PX:g}"
+        )
     (cx, cy), (width, height), angle = cv2.fitEllipse(hull)
-    ellipse = Ellipse(float(cx), float(cy), float(width), float(height), float(angle) % 180.0)
+    ellipse = Ellipse(float(cx), float(cy), float(width), float(height),
+                      _normalised_angle(float(angle)))
     _check_finite(ellipse)
+    _check_describes_hull(ellipse, hull, mask.shape)
     return ellipse
+
+
+def _check_describes_hull(ellipse: Ellipse, hull: np.ndarray, shape: tuple[int, int]) -> None:
+    rows, cols = shape
+    if max(ellipse.width, ellipse.height) > MAX_AXIS_TO_IMAGE * max(rows, cols):
+        raise FitError(
+            f"fitted ellipse {_rounded(ellipse)} is over {MAX_AXIS_TO_IMAGE:g} times the "
+            f"{cols}×{rows} mask"
+        )
+    x0, y0, box_width, box_height = cv2.boundingRect(hull)
+    x1, y1 = x0 + box_width - 1, y0 + box_height - 1
+    at_border = x0 == 0 or y0 == 0 or x1 == cols - 1 or y1 == rows - 1
+    tolerance = CENTRE_TOLERANCE_PX
+    inside = x0 - tolerance <= ellipse.cx <= x1 + tolerance and (
+        y0 - tolerance <= ellipse.cy <= y1 + tolerance
+    )
+    if not (inside or at_border):
+        raise FitError(
+            f"fitted ellipse {_rounded(ellipse)} is centred outside the mask's bounding box "
+            f"x {x0}..{x1}, y {y0}..{y1}"
+        )
+    filled_hull = np.zeros(shape, dtype=np.uint8)
+    cv2.fillConvexPoly(filled_hull, hull, 1)
+    iou = mask_iou(rasterise_ellipse(ellipse, shape), filled_hull.astype(bool))
+    if iou < MIN_HULL_IOU:
+        raise FitError(
+            f"fitted ellipse {_rounded(ellipse)} overlaps the mask's convex hull with IoU "
+            f"{iou:.2f} < {MIN_HULL_IOU:g}: the shape is not ellipse-like"
+        )
+
+
+def _rounded(ellipse: Ellipse) -> tuple[float, ...]:
+    return tuple(round(value, 1) for value in ellipse)
 
 
 def ellipse_from_recist(recist: np.ndarray) -> Ellipse:
@@ -57,53 +124,95 @@ def ellipse_from_recist(recist: np.ndarray) -> Ellipse:
     Centre = intersection of the two diameters (of their lines, when the annotator's segments
     do not quite cross); ``width`` = short diameter along the short axis direction, ``height`` =
     long diameter, ``angle`` = direction of the short axis.
+
+    FitError for endpoints that are not a measurement of one lesion: not finite, a diameter of
+    zero length, parallel diameters, or lines crossing beyond either segment by more than
+    MAX_CROSSING_OVERSHOOT of its length (nearly parallel ones cross far away).
     """
     points = np.asarray(recist, dtype=np.float64).reshape(4, 2)
     if not np.isfinite(points).all():
         raise FitError("RECIST coordinates are not finite")
     long_a, long_b, short_a, short_b = points
-    long_dir, short_dir = long_b - long_a, short_b - short_a
-    long_len, short_len = np.linalg.norm(long_dir), np.linalg.norm(short_dir)
-    if long_len == 0 or short_len == 0:
-        raise FitError("a RECIST diameter has zero length")
-    # Solve long_a + s * long_dir = short_a + t * short_dir for the crossing point.
-    system = np.column_stack([long_dir, -short_dir])
-    if abs(np.linalg.det(system)) < 1e-9 * long_len * short_len:
-        raise FitError("RECIST diameters are parallel")
-    s, _ = np.linalg.solve(system, short_a - long_a)
-    cx, cy = long_a + s * long_dir
-    angle = np.degrees(np.arctan2(short_dir[1], short_dir[0])) % 180.0
-    ellipse = Ellipse(float(cx), float(cy), float(short_len), float(long_len), float(angle))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge coordinates: checked below
+        long_dir, short_dir = long_b - long_a, short_b - short_a
+        long_len, short_len = math.hypot(*long_dir), math.hypot(*short_dir)
+        if long_len == 0 or short_len == 0:
+            raise FitError("a RECIST diameter has zero length")
+        long_unit, short_unit = long_dir / long_len, short_dir / short_len
+        sine = _cross(long_unit, short_unit)
+        if abs(sine) < 1e-9:
+            raise FitError("RECIST diameters are parallel")
+        # long_a + p * long_unit = short_a + q * short_unit, solved for the distances p, q.
+        offset = short_a - long_a
+        along_long = _cross(offset, short_unit) / sine
+        along_short = _cross(offset, long_unit) / sine
+        cx, cy = long_a + along_long * long_unit
+    ellipse = Ellipse(float(cx), float(cy), float(short_len), float(long_len),
+                      _normalised_angle(math.degrees(math.atan2(short_dir[1], short_dir[0]))))
     _check_finite(ellipse)
+    for name, distance, length in (("long", along_long, long_len),
+                                   ("short", along_short, short_len)):
+        if not -MAX_CROSSING_OVERSHOOT <= distance / length <= 1 + MAX_CROSSING_OVERSHOOT:
+            raise FitError(
+                f"RECIST diameters cross at ({cx:.4g}, {cy:.4g}), beyond the {name} diameter "
+                f"by more than {MAX_CROSSING_OVERSHOOT:g} of its length"
+            )
     return ellipse
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a[0] * b[1] - a[1] * b[0])
+
+
+def _normalised_angle(degrees: float) -> float:
+    """``degrees`` in [0, 180): ``-1e-20 % 180`` rounds to 180.0 itself."""
+    angle = degrees % 180.0
+    return 0.0 if angle >= 180.0 else angle
 
 
 def _check_finite(ellipse: Ellipse) -> None:
     values = np.array(ellipse, dtype=np.float64)
     if not np.isfinite(values).all() or ellipse.width <= 0 or ellipse.height <= 0:
-        raise FitError(f"degenerate ellipse {tuple(np.round(values, 3))}")
-
-
-_SUBPIXEL_BITS = 8
+        raise FitError(f"degenerate ellipse ({', '.join(f'{v:.6g}' for v in values)})")
 
 
 def rasterise_ellipse(ellipse: Ellipse, shape: tuple[int, int]) -> np.ndarray:
-    """Filled ellipse as a bool mask of ``shape`` (rows, cols), drawn with OpenCV.
+    """Filled ellipse as a bool mask of ``shape`` (rows, cols): the pixels whose centres lie
+    inside it, so fitting the result recovers the ellipse.
 
-    OpenCV fills every pixel its outline touches; shrinking the semi-axes by half a pixel makes
-    it keep the pixels whose centres lie inside the ellipse, so fitting the result recovers the
-    ellipse instead of one about a pixel wider.
+    Computed exactly, not drawn with OpenCV, whose polygon outline turns ellipses under 3 px
+    into diamonds and whose fixed-point coordinates overflow far from the frame. An ellipse
+    with a zero axis covers nothing.
     """
-    canvas = np.zeros(shape, dtype=np.uint8)
-    scale = 1 << _SUBPIXEL_BITS
-    centre = (round(ellipse.cx * scale), round(ellipse.cy * scale))
-    axes = (
-        round(max(ellipse.width / 2 - 0.5, 0.0) * scale),
-        round(max(ellipse.height / 2 - 0.5, 0.0) * scale),
-    )
-    cv2.ellipse(canvas, centre, axes, ellipse.angle, 0, 360, 1, cv2.FILLED, cv2.LINE_8,
-                _SUBPIXEL_BITS)
-    return canvas.astype(bool)
+    cx, cy, width, height, angle = (float(value) for value in ellipse)
+    if not np.isfinite([cx, cy, width, height, angle]).all() or width < 0 or height < 0:
+        raise FitError(f"cannot draw the ellipse {tuple(ellipse)}")
+    mask = np.zeros(shape, dtype=bool)
+    semi_width, semi_height = width / 2, height / 2
+    if semi_width == 0 or semi_height == 0:
+        return mask
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    # Only the ellipse's bounding box, clipped to the frame, needs evaluating.
+    half_x = math.hypot(semi_width * cos, semi_height * sin)
+    half_y = math.hypot(semi_width * sin, semi_height * cos)
+    x0, x1 = _pixel_span(cx - half_x, cx + half_x, shape[1])
+    y0, y1 = _pixel_span(cy - half_y, cy + half_y, shape[0])
+    if x0 > x1 or y0 > y1:
+        return mask
+    dx = np.arange(x0, x1 + 1, dtype=np.float64)[None, :] - cx
+    dy = np.arange(y0, y1 + 1, dtype=np.float64)[:, None] - cy
+    with np.errstate(over="ignore"):  # sub-pixel axes: far pixels go to inf, still outside
+        along = (dx * cos + dy * sin) / semi_width
+        across = (dy * cos - dx * sin) / semi_height
+        mask[y0 : y1 + 1, x0 : x1 + 1] = along**2 + across**2 <= 1
+    return mask
+
+
+def _pixel_span(low: float, high: float, size: int) -> tuple[int, int]:
+    """First and last pixel index in ``[low, high]`` within ``0 … size - 1`` (may be empty)."""
+    first = 0 if low <= 0 else min(math.ceil(low), size)
+    last = size - 1 if high >= size - 1 else max(math.floor(high), -1)
+    return first, last
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

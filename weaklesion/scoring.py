@@ -4,8 +4,9 @@ Files are paired by exact file stem: ``<id>.png`` in one folder goes with ``<id>
 other (the extension may be upper case). Hidden files (``.*``, such as macOS ``._`` stubs) and
 other file types are ignored; subfolders are not searched. A mask holds 0/255 or 0/1; an RGB or
 RGBA image is accepted when its colour channels agree (alpha: opaque, or equal to them). The
-two masks of a pair must have the same size: nothing is resized. Every problem found is an
-error that names the file, so a run never scores a partial or silently altered set.
+two masks of a pair must have the same size: nothing is resized. File names must be valid
+UTF-8, as the ids go into a CSV. Every problem found is an error that names the file, so a
+run never scores a partial or silently altered set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from weaklesion.datasets.imaging import check_name_is_utf8
 from weaklesion.datasets.imaging import read_binary_mask as read_mask
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
 from weaklesion.metrics import fill_empty_predictions, lesion_metrics, window_diagonal
@@ -70,6 +72,7 @@ def mask_files(folder: str | Path, role: str) -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() != MASK_SUFFIX or not path.is_file():
             continue
+        check_name_is_utf8(path)
         if path.stem in files:
             raise WeaklesionError(
                 f"{role} masks {files[path.stem]} and {path} have the same id {path.stem!r}"

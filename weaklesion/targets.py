@@ -12,14 +12,15 @@ import sys
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from weaklesion import PATCH_SIZE
 from weaklesion.atomic import atomic_path
-from weaklesion.h5store import read_arrays, read_table, write_masks
-from weaklesion.parallel import worker_context
+from weaklesion.h5store import BLOCK, mask_store, read_arrays, read_table, write_masks
+from weaklesion.parallel import worker_pool
 from weaklesion.recist import ELLIPSE_COLUMNS, Ellipse, grabcut_target, rasterise_ellipse
 
 
@@ -44,11 +45,21 @@ def ellipse_table(table: pd.DataFrame, ellipse: np.ndarray, masks: np.ndarray | 
 
 
 def write_ellipse_targets(data_h5: Path, ellipses_parquet: Path, targets_h5: Path) -> pd.DataFrame:
+    """Rasterise, score and store the ellipse targets block by block, so that memory stays
+    flat however many lesions there are."""
     table = read_table(data_h5)
-    arrays = read_arrays(data_h5, ["mask"])
-    masks = ellipse_masks(table[ELLIPSE_COLUMNS].to_numpy(np.float32))
-    summary = ellipse_table(table, masks, arrays.get("mask"))
-    write_masks(targets_h5, "ellipse", masks, table["lesion_id"])
+    params = table[ELLIPSE_COLUMNS].to_numpy(np.float32)
+    parts = []
+    with h5py.File(data_h5, "r") as data, \
+            mask_store(targets_h5, "ellipse", table["lesion_id"]) as stored:
+        truth = data.get("mask")
+        for start in range(0, len(table), BLOCK):
+            rows = slice(start, start + BLOCK)
+            masks = ellipse_masks(params[rows])
+            stored[start : start + len(masks)] = masks
+            parts.append(ellipse_table(table.iloc[rows], masks,
+                                       None if truth is None else truth[rows]))
+    summary = pd.concat(parts, ignore_index=True)
     with atomic_path(ellipses_parquet, suffix=".parquet") as tmp:
         summary.to_parquet(tmp, index=False)
     return summary
@@ -70,8 +81,7 @@ def grabcut_masks(images: np.ndarray, ellipse: np.ndarray, workers: int = 1) -> 
     if workers <= 1:
         return np.stack([_grabcut_one(job) for job in tqdm(jobs, **progress)])
     chunksize = max(1, min(64, len(images) // (workers * 8)))
-    context = worker_context()
-    with context.Pool(workers, _init_grabcut_worker) as pool:
+    with worker_pool(workers, _init_grabcut_worker) as pool:
         return np.stack(list(tqdm(pool.imap(_grabcut_one, jobs, chunksize), **progress)))
 
 

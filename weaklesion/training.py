@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -223,13 +224,23 @@ def run_fingerprint(settings: TrainSettings, inputs: list[Path]) -> str:
     return digest.hexdigest()
 
 
+# cuBLAS needs a fixed workspace to be deterministic (CUDA >= 10.2); it reads this variable
+# when its first handle is created, so it is set before the model reaches the GPU.
+CUBLAS_WORKSPACE = ("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def seed_everything(seed: int, deterministic: bool) -> torch.Generator:
+    """Seed torch; with ``deterministic``, make CUDA pick deterministic kernels (see
+    docs/determinism.md), else let cuDNN autotune. Every flag is set both ways, so that a
+    deterministic run does not leave a later run in the same process deterministic."""
     torch.manual_seed(seed)
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
+        os.environ.setdefault(*CUBLAS_WORKSPACE)
+    # warn_only: the decoder's bilinear upsampling and the pooling layers have no deterministic
+    # CUDA backward; they warn (in the log) instead of stopping training.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
@@ -247,6 +258,9 @@ def _restore_rng(state: Mapping[str, Any], generator: torch.Generator) -> None:
     generator.set_state(state["shuffle"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+PROGRESS_EVERY = 50  # training steps between updates of the progress bar's loss
 
 
 def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_model: Path,
@@ -295,7 +309,9 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train_batches), generator=generator).to(device)
-        sums: dict[str, float] = {}
+        # Loss sums stay on the device: reading a value each step would make the CPU wait for
+        # the GPU after every batch. The bar shows the running mean every PROGRESS_EVERY steps.
+        sums: dict[str, torch.Tensor] = {}
         steps = 0
         bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{schedule.epochs}", unit="batch",
                    file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 30.0)
@@ -311,11 +327,12 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
                     torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
                 optimizer.step()
                 for key, value in terms.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach())
+                    sums[key] = sums.get(key, 0.0) + value.detach().double()
                 steps += 1
-            bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}", refresh=False)
+            if (step + 1) % PROGRESS_EVERY == 0:
+                bar.set_postfix(loss=f"{float(sums['loss']) / steps:.4f}", refresh=False)
         bar.close()
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / steps for k, v in sums.items()},
+        row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
                **validate(model, settings, val_batches, scale, max(schedule.batch_size, 8))}
         row["seconds"] = time.perf_counter() - started
         history.append(row)

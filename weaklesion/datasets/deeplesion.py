@@ -37,6 +37,7 @@ Settings:
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -113,7 +114,10 @@ def neighbour_channels(
     key: int, slice_interval: float, wanted_mm: float, existing: Collection[int]
 ) -> list[dict[int, float]]:
     """Blend weights ``{slice: weight}`` of the (previous, key, next) channels; see module doc."""
-    steps = wanted_mm / slice_interval
+    # Beyond the farthest slice every wanted one falls back to it, so a tiny interval (an
+    # overflowing ratio) need not be walked: stop one slice past it.
+    farthest = max(abs(s - key) for s in {key, *existing})
+    steps = min(wanted_mm / slice_interval, farthest + 1)
     near = math.floor(steps)
     far_weight = steps - near
     channels: list[dict[int, float]] = []
@@ -326,7 +330,8 @@ def _parse_row(values: Mapping[str, str | None]) -> RowFields:
 def _numbers(values: Mapping[str, str | None], column: str, count: int) -> tuple[float, ...]:
     text = values[column] or ""
     try:
-        numbers = tuple(float(part) for part in text.split(","))
+        # Python reads "1_0" as 10; in a CSV it is a typo.
+        numbers = () if "_" in text else tuple(float(part) for part in text.split(","))
     except ValueError:
         numbers = ()
     if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
@@ -337,9 +342,12 @@ def _numbers(values: Mapping[str, str | None], column: str, count: int) -> tuple
 def _integer(values: Mapping[str, str | None], column: str) -> int:
     text = (values[column] or "").strip()
     try:
-        return int(text)
+        number = None if "_" in text else int(text)  # as for _numbers
     except ValueError:
-        raise ValueError(f"{column} must be a whole number, got {text!r}") from None
+        number = None
+    if number is None:
+        raise ValueError(f"{column} must be a whole number, got {text!r}")
+    return number
 
 
 def _check_inside(fields: RowFields, shape: tuple[int, ...], source: str, where: str) -> None:
@@ -413,9 +421,20 @@ def _find_images_dir(root: Path, csv_path: Path) -> Path:
 
 def _read_dl_info(csv_path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the data rows with their line numbers; blank lines are skipped."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+    data = csv_path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise WeaklesionError(
+            f"{csv_path} line {line} is not UTF-8 text (byte {error.object[error.start]:#04x}); "
+            f"save the file as UTF-8"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
         lines = [(reader.line_num, row) for row in reader if any(f.strip() for f in row)]
+    except csv.Error as error:
+        raise WeaklesionError(f"{csv_path} line {reader.line_num}: {error}") from None
     if not lines:
         raise WeaklesionError(
             f"{csv_path} is empty; expected the DeepLesion header {', '.join(OFFICIAL_COLUMNS)}"

@@ -9,7 +9,8 @@ Layout under the root::
 
 Each image is one lesion, resized whole to 120×120 like HAM10000. An image without a mask, or
 a mask without an image, is a bad item: an error, or an excluded.csv row under
-``on_bad_image: skip``.
+``on_bad_image: skip``. Ids may hold spaces and any unicode, but file names must be valid
+UTF-8 (they are stored as text in data.h5 and the tables).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from weaklesion.datasets.base import ItemResult, Lesion
-from weaklesion.datasets.imaging import whole_image_patch
+from weaklesion.datasets.imaging import check_name_is_utf8, whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -40,6 +41,7 @@ def _by_stem(directory: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for path in sorted(directory.iterdir()):
         if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
+            check_name_is_utf8(path)
             if path.stem in files:
                 raise BadImageError(str(path), f"two images share the id {path.stem!r}")
             files[path.stem] = path

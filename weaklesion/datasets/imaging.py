@@ -17,7 +17,7 @@ def read_rgb(path: Path) -> np.ndarray:
         data = Path(path).read_bytes()
     except OSError as error:
         raise BadImageError(str(path), f"cannot be read: {error.strerror}") from None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    image = _quiet_decode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise BadImageError(str(path), "cannot be read or decoded as an image")
     if data.startswith(_JPEG_START) and not _jpeg_is_complete(data):
@@ -69,6 +69,19 @@ def _jpeg_is_complete(data: bytes) -> bool:
     return False
 
 
+def check_name_is_utf8(path: Path) -> None:
+    """BadImageError unless ``path`` is valid UTF-8: ids and paths are stored as UTF-8 text.
+
+    Linux hands back other bytes (Latin-1 names from an old zip or a Windows share) as lone
+    surrogates, which data.h5 and every CSV would refuse halfway through writing.
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise BadImageError(shown, "file name is not valid UTF-8; rename the file") from None
+
+
 def read_binary_mask(path: str | Path) -> np.ndarray:
     """A mask as bool: grey, or colour with equal channels (alpha opaque or equal to them),
     holding 0/255 or 0/1 (16-bit masks may use 0/65535).
@@ -88,24 +101,36 @@ def read_binary_mask(path: str | Path) -> np.ndarray:
         raise BadImageError(str(path), "is not a readable image (corrupt or truncated?)")
     if image.ndim == 3:
         image = _grey_from_colour(image, path)
-    values = set(np.unique(image).tolist())
-    if not any(values <= {0, foreground} for foreground in _MASK_FOREGROUNDS):
+    mask = image != 0
+    if not _is_binary(image, mask):
         raise BadImageError(
             str(path), f"mask is not binary: values must be 0/255 or 0/1, found "
-            f"{_describe(sorted(values))} (16-bit masks may use 0/65535)"
+            f"{_describe(np.unique(image).tolist())} (16-bit masks may use 0/65535)"
         )
-    return image != 0
+    return mask
 
 
 _MASK_FOREGROUNDS = (1, 255, 65535)
 
 
-def _quiet_decode(data: np.ndarray) -> np.ndarray | None:
+def _is_binary(image: np.ndarray, foreground: np.ndarray) -> bool:
+    """Whether every non-zero pixel holds the same allowed foreground value.
+
+    Faster than listing the distinct values (np.unique) on every mask of a dataset.
+    """
+    top = image.max()  # the one value a binary mask's foreground can hold
+    if top == 0:
+        return not foreground.any()  # all zero, or negative values
+    return top in _MASK_FOREGROUNDS and bool(((image == top) == foreground).all())
+
+
+def _quiet_decode(data: np.ndarray, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
     # OpenCV logs its own warnings for a broken file; the BadImageError raised says it all.
+    # It raises, rather than returns None, for a header claiming over 2**30 pixels.
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        return cv2.imdecode(data, flags)
     except cv2.error:
         return None
     finally:

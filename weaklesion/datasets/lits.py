@@ -170,7 +170,8 @@ class LitsAdapter:
         tumour_by_slice = {
             z: tumour
             for z in range(labels.shape[2])
-            if (tumour := _scaled_slice(labels, z, label_scaling) == TUMOUR_LABEL).any()
+            if (tumour := _label_slice(item.segmentation, labels, z, label_scaling)
+                == TUMOUR_LABEL).any()
         }
         if not tumour_by_slice:
             return ItemResult([], [])
@@ -324,6 +325,27 @@ def _scaled_slice(data: np.ndarray, z: int, scaling: tuple[float, float]) -> np.
     if slope == 1.0 and inter == 0.0:
         return plane
     return plane.astype(np.float32) * np.float32(slope) + np.float32(inter)
+
+
+def _label_slice(
+    relative: str, data: np.ndarray, z: int, scaling: tuple[float, float]
+) -> np.ndarray:
+    """Slice ``z`` of a segmentation; BadImageError unless every label is 0, 1 or 2.
+
+    Whole-number storage within 0..2 is checked once for the volume (:func:`_check_labels`);
+    float or scaled storage can also hold NaN or fractions, as from resampling with
+    interpolation, which would silently shrink every tumour.
+    """
+    plane = _scaled_slice(data, z, scaling)
+    if plane.dtype.kind == "f" and not np.isin(plane, (0, 1, TUMOUR_LABEL)).all():
+        found = np.unique(plane[~np.isin(plane, (0, 1, TUMOUR_LABEL))])
+        shown = ", ".join(f"{value:g}" for value in found[:5])
+        raise BadImageError(
+            relative,
+            f"labels must be 0 (background), 1 (liver) or 2 (tumour), found {shown} on slice "
+            f"{z}; was it resampled with interpolation instead of nearest neighbour?",
+        )
+    return plane
 
 
 def _check_labels(relative: str, data: np.ndarray, scaling: tuple[float, float]) -> None:

@@ -14,7 +14,7 @@ def as_window(values: Sequence[float]) -> tuple[float, float]:
         low, high = (float(v) for v in values)
     except (TypeError, ValueError):
         raise ValueError(f"a window is two numbers [low, high], got {values!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+    if not (math.isfinite(low) and math.isfinite(high - low)) or low >= high:
         raise ValueError(f"a window needs finite low < high, got [{low:g}, {high:g}]")
     return low, high
 
@@ -22,7 +22,11 @@ def as_window(values: Sequence[float]) -> tuple[float, float]:
 def window_to_uint8(hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """Map HU in ``[low, high]`` linearly onto 0..255, clip outside, round to nearest."""
     low, high = window
-    scaled = (np.asarray(hu, dtype=np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    # In float64, dividing before scaling: windows far wider or narrower than any HU range
+    # would overflow float32 (or multiply 0 by inf) into NaN, cast to arbitrary bytes. A
+    # window narrower than floating point resolves overflows to ±inf: a clean threshold.
+    with np.errstate(over="ignore"):
+        scaled = (np.asarray(hu, dtype=np.float64) - low) / (high - low) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 

@@ -69,8 +69,9 @@ def fetch_encoder_weights(encoder: str, weights: str, dest: str | os.PathLike) -
     module = smp.encoders.get_encoder(encoder, weights=weights)
     state = {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
     dest = Path(dest)
-    with atomic_path(dest, suffix=dest.suffix) as tmp:
-        torch.save(state, tmp)
+    # A file handle keeps the random temporary name out of the archive (reproducible bytes).
+    with atomic_path(dest, suffix=dest.suffix) as tmp, tmp.open("wb") as handle:
+        torch.save(state, handle)
     return dest
 
 

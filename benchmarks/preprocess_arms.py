@@ -1,0 +1,188 @@
+"""The three ways from archives to training inputs that bench_preprocess compares.
+
+- ``ours``: the workflow's own stages, called as its rule scripts call them: verify the
+  archives' MD5s, unpack, list the sources, preprocess into ``data.h5`` on all workers,
+  rasterise the ellipse targets, cluster the ellipses;
+- ``reference``: the reference code's approach (:mod:`reference_preprocess`), one process;
+- ``decode``: only decode every JPEG and PNG once, on the same number of worker processes.
+
+Each arm runs in a fresh interpreter (``python benchmarks/preprocess_arms.py ARM ...``), as a
+workflow rule does, imports what its stages need before the clock starts, and prints its
+timings as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import timed  # noqa: E402
+
+SETTINGS = {"format": "ham10000", "protocol": "paper", "on_bad_image": "fail"}
+OUR_STAGES = ("verify", "unpack", "locate", "preprocess", "ellipses", "clusters")
+# What each stage's rule script imports; nothing else is loaded, so that a stage's memory is
+# what its rule's process needs.
+STAGE_MODULES = {
+    "verify": ("weaklesion.archives",),
+    "unpack": ("weaklesion.archives",),
+    "locate": ("weaklesion.preprocess",),
+    "preprocess": ("weaklesion.preprocess",),
+    "ellipses": ("weaklesion.targets",),
+    "clusters": ("pandas", "weaklesion.clustering"),
+}
+
+
+def ours(archives: Path, work: Path, workers: int, k: int,
+         stages: tuple[str, ...] = OUR_STAGES) -> dict:
+    """Wall seconds of each of ``stages``, run in order, and the lesions kept. Each stage
+    reads what the previous ones wrote under ``work``, named as in the workflow."""
+    for stage in stages:
+        for module in STAGE_MODULES[stage]:
+            importlib.import_module(module)
+    from weaklesion.archives import read_manifest
+
+    entries = read_manifest(archives / "manifest.tsv")
+    unpacked = work / "unpacked"
+    steps = {
+        "verify": lambda: _verify(entries, archives),
+        "unpack": lambda: _unpack([archives / e.name for e in entries], unpacked),
+        "locate": lambda: _locate(unpacked, work),
+        "preprocess": lambda: _preprocess(unpacked, work, workers),
+        "ellipses": lambda: _ellipses(work),
+        "clusters": lambda: _clusters(work, k),
+    }
+    seconds: dict[str, float] = {}
+    kept = None
+    for stage in stages:
+        with timed(seconds, stage):
+            value = steps[stage]()
+        if stage == "preprocess":
+            kept = value["kept"]
+    return {"seconds": seconds, "lesions": kept}
+
+
+def _verify(entries, archives: Path):
+    from weaklesion.archives import verify_all
+
+    return verify_all(entries, archives)
+
+
+def _unpack(paths: list[Path], unpacked: Path):
+    from weaklesion.archives import unpack
+
+    return unpack(paths, unpacked, progress=False)
+
+
+def _locate(unpacked: Path, work: Path):
+    from weaklesion.atomic import atomic_path
+    from weaklesion.preprocess import source_listing
+
+    listing = source_listing("ham10000", unpacked, SETTINGS)
+    with atomic_path(work / "source_files.tsv") as tmp:
+        listing.to_csv(tmp, sep="\t", index=False)
+
+
+def _preprocess(unpacked: Path, work: Path, workers: int) -> dict[str, int]:
+    from weaklesion.preprocess import preprocess
+
+    return preprocess(fmt="ham10000", root=unpacked, settings=SETTINGS, dataset="bench",
+                      data_h5=work / "data.h5", excluded_csv=work / "excluded.csv",
+                      workers=workers)
+
+
+def _ellipses(work: Path):
+    from weaklesion.targets import write_ellipse_targets
+
+    return write_ellipse_targets(work / "data.h5", work / "ellipses.parquet",
+                                 work / "targets.h5")
+
+
+def _clusters(work: Path, k: int):
+    import pandas as pd
+
+    from weaklesion.atomic import atomic_path
+    from weaklesion.clustering import cluster_ellipses
+
+    labels, centroids = cluster_ellipses(pd.read_parquet(work / "ellipses.parquet"), k)
+    with atomic_path(work / "clusters.parquet") as tmp:
+        labels.to_parquet(tmp, index=False)
+    with atomic_path(work / "centroids.csv") as tmp:
+        centroids.to_csv(tmp, index=False)
+
+
+def reference(archives: Path, work: Path, k: int) -> dict:
+    import reference_preprocess
+
+    from weaklesion.archives import read_manifest
+
+    seconds: dict[str, float] = {}
+    zips = [archives / e.name for e in read_manifest(archives / "manifest.tsv")
+            if e.name.endswith(".zip")]
+    with timed(seconds, "unpack"):
+        reference_preprocess.unpack(zips, work / "unpacked")
+    with timed(seconds, "per_lesion"):
+        pairs = reference_preprocess.image_mask_pairs(work / "unpacked")
+        params = reference_preprocess.preprocess_lesions(pairs, work / "out")
+    with timed(seconds, "clusters"):
+        reference_preprocess.cluster(params, k, work / "out")
+    return {"seconds": seconds, "lesions": len(params)}
+
+
+def _decode(path: str) -> int:
+    import cv2
+    import numpy as np
+
+    flag = cv2.IMREAD_COLOR if path.endswith(".jpg") else cv2.IMREAD_UNCHANGED
+    return cv2.imdecode(np.fromfile(path, np.uint8), flag).size
+
+
+def _single_threaded_opencv() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # as the preprocessing workers do: one process per core
+
+
+def decode(root: Path, workers: int) -> dict:
+    """Decode every image and mask under ``root`` once, on ``workers`` processes."""
+    from weaklesion.parallel import worker_pool
+
+    importlib.import_module("cv2")  # loaded before the clock and the fork, as in `ours`
+
+    files = sorted(str(p) for p in root.rglob("*")
+                   if p.suffix in {".jpg", ".png"} and "__MACOSX" not in p.parts)
+    chunksize = max(1, min(32, len(files) // (workers * 8)))
+    start = time.perf_counter()
+    with worker_pool(workers, _single_threaded_opencv) as pool:
+        pixels = sum(pool.imap_unordered(_decode, files, chunksize))
+    return {"seconds": {"decode": time.perf_counter() - start}, "files": len(files),
+            "pixels": pixels}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("arm", choices=("ours", "reference", "decode"))
+    parser.add_argument("--archives", type=Path, help="folder with the archives and manifest")
+    parser.add_argument("--work", type=Path, help="folder for the arm's outputs")
+    parser.add_argument("--root", type=Path, help="decode: unpacked tree to decode")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--k", type=int, default=45)
+    parser.add_argument("--stages", nargs="+", choices=OUR_STAGES, default=OUR_STAGES,
+                        help="ours: run only these stages (their inputs must exist)")
+    args = parser.parse_args(argv)
+    if args.arm == "ours":
+        timings = ours(args.archives, args.work, args.workers, args.k, tuple(args.stages))
+    elif args.arm == "reference":
+        timings = reference(args.archives, args.work, args.k)
+    else:
+        timings = decode(args.root, args.workers)
+    print(json.dumps(timings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Smoke tests of the CPU benchmark suite: every script runs on a tiny input and reports its
+record (command, date, machine, table, targets), and the CPU section of BENCHMARKS.md is
+rendered from such records without touching the rest of the document.
+
+Timings are not asserted: the benchmarks measure them (``make bench``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_dag  # noqa: E402
+import bench_datapath  # noqa: E402
+import bench_grabcut  # noqa: E402
+import bench_memory  # noqa: E402
+import bench_metrics  # noqa: E402
+import bench_noop  # noqa: E402
+import bench_preprocess  # noqa: E402
+import markdown_section  # noqa: E402
+
+# Tiny synthetic datasets: (lesions, width, height) of the HAM10000-layout generator.
+TINY = ("6", "64", "48")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """Generated inputs, shared by the benchmarks of this module as make bench shares them."""
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+def run(module, tmp_path: Path, cache: Path, *args: str) -> dict:
+    """Run a benchmark's main() with a JSON record; check the record and return it."""
+    record_path = tmp_path / "record.json"
+    result = module.main([*args, "--json", str(record_path), "--cache", str(cache)])
+    record = json.loads(record_path.read_text())
+    assert record == json.loads(json.dumps(result.as_dict()))
+    assert record["command"].startswith(f".venv/bin/python benchmarks/bench_{record['name']}.py")
+    assert "--json" not in record["command"] and "--cache" not in record["command"]
+    assert record["date"] and record["machine"]["usable_cores"] >= 1
+    assert record["table"] and all(row for row in record["table"])
+    assert record["targets"]
+    for target in record["targets"]:
+        assert math.isfinite(target["measured"])
+        assert target["met"] == (target["measured"] >= target["bound"]
+                                 if target["higher_is_better"]
+                                 else target["measured"] <= target["bound"])
+        assert target["verdict"] == "met" if target["met"] else \
+            target["verdict"].startswith("not met")
+    return record
+
+
+def goals(record: dict) -> list[str]:
+    return [target["goal"] for target in record["targets"]]
+
+
+def test_metrics_benchmark(tmp_path, cache):
+    record = run(bench_metrics, tmp_path, cache, "--lesions", "12", "--repeats", "1")
+    assert goals(record) == ["≥ 5,000 lesions/s on one core", "≥ 10× the per-image reference"]
+    assert record["numbers"]["lesions"] == 12
+
+
+def test_dag_benchmark_plans_the_paper_grid(tmp_path, cache):
+    record = run(bench_dag, tmp_path, cache, "--repeats", "1")
+    assert record["numbers"]["jobs"]["train_model"] == 3 * 3 * 3
+
+
+def test_noop_benchmark_schedules_nothing_after_a_run(tmp_path, cache):
+    record = run(bench_noop, tmp_path, cache, "--images", "10", "--repeats", "1",
+                 "--targets", "results/demo/archives.tsv")
+    assert record["numbers"]["jobs"] == [0]
+    assert [t["met"] for t in record["targets"] if t["goal"] == "schedules nothing"] == [True]
+
+
+def test_preprocess_benchmark_times_all_three_arms(tmp_path, cache):
+    record = run(bench_preprocess, tmp_path, cache, "--lesions", TINY[0], "--width", TINY[1],
+                 "--height", TINY[2], "--k", "2", "--repeats", "1")
+    runs = record["numbers"]["runs"]
+    assert set(runs["ours"][0]["seconds"]) == set(bench_preprocess.OUR_STAGES)
+    assert runs["ours"][0]["lesions"] == runs["reference"][0]["lesions"] == 6
+    assert runs["decode"][0]["files"] == 12  # each image and its mask
+    assert len(record["table"]) == 3
+
+
+def test_grabcut_benchmark(tmp_path, cache):
+    record = run(bench_grabcut, tmp_path, cache, "--lesions", TINY[0], "--width", TINY[1],
+                 "--height", TINY[2], "--serial", "2")
+    assert record["numbers"]["lesions"] == 6 and record["numbers"]["serial_lesions"] == 2
+    assert [what for what, _ in record["reported"]][0].startswith("time per lesion")
+
+
+def test_memory_benchmark_samples_each_stage(tmp_path, cache):
+    record = run(bench_memory, tmp_path, cache, "--small", "3", "--large", "4",
+                 "--width", TINY[1], "--height", TINY[2], "--stages", "verify", "unpack")
+    for stages in record["numbers"]["stages"]:
+        assert list(stages) == ["verify", "unpack"]
+        assert all(stage["rss"] >= stage["pss"] > 0 for stage in stages.values())
+
+
+def test_datapath_benchmark_builds_the_same_batches_as_the_reference(tmp_path, cache):
+    record = run(bench_datapath, tmp_path, cache, "--geometries", "compact", "--batch", "2",
+                 "--steps", "1", "1", "--warmup", "0", "--lesions", "6", "--batches", "2",
+                 "--source", *TINY)
+    assert record["numbers"]["compact"]["max_difference"] == 0
+    assert goals(record) == ["≤ 2 % of a step outside forward/backward/step (compact)",
+                             "≥ 50× the reference per-sample path (compact)"]
+
+
+# --- BENCHMARKS.md ------------------------------------------------------------------------
+
+GPU_SECTION = "## GPU check — training throughput (2026-11-26)\n\n| model | images/s |\n"
+
+
+def record(title: str, measured: float) -> dict:
+    target = {"goal": "≥ 20×", "measured": measured, "bound": 20, "higher_is_better": True,
+              "unit": "×", "why": "the reason", "met": measured >= 20,
+              "verdict": "met" if measured >= 20 else "not met: 2.00× short"}
+    return {"name": "x", "title": title, "inputs": "tiny", "command": "cmd", "seconds": 1.0,
+            "date": "2026-11-27 01:00 UTC", "table": [{"a": 1, "b": "two"}],
+            "targets": [target], "reported": [["per lesion", "3 ms"]], "notes": ["a note"],
+            "machine": {"cpu": "cpu", "usable_cores": 2, "memory_gib": 8.0, "os": "Linux",
+                        "python": "3.11", "numpy": "2", "load_average": [1.0, 1.0, 1.0]}}
+
+
+def test_markdown_section_lists_every_target_and_why_it_is_missed():
+    section = markdown_section.render_section([record("Fast", 25.0), record("Slow", 10.0)],
+                                              None)
+    assert "| Fast | ≥ 20× | 25.0× | **met** |" in section
+    assert "| Slow | ≥ 20× | 10.0× | not met: 2.00× short |" in section
+    assert "| Slow | per lesion | 3 ms | reported |" in section
+    assert section.count("Why: the reason.") == 1  # only for the missed target
+    assert "| a | b |" in section and "| 1 | two |" in section
+
+
+def test_rewriting_the_cpu_section_keeps_the_gpu_section():
+    old = f"# Benchmarks\n\n{GPU_SECTION}\n## Metrics on CPU (old)\n\nold numbers\n"
+    first = markdown_section.replace_section(old, markdown_section.render_section(
+        [record("Fast", 25.0)], None))
+    assert GPU_SECTION in first and "old numbers" not in first
+    second = markdown_section.replace_section(first, markdown_section.render_section(
+        [record("Slow", 10.0)], None))
+    assert GPU_SECTION in second
+    assert "| Slow |" in second and "| Fast |" not in second
+    assert second.count(markdown_section.BEGIN) == second.count(markdown_section.END) == 1
