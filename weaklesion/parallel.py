@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
@@ -28,9 +29,20 @@ def worker_pool(workers: int, initializer: Callable[..., None] | None = None,
     A process that has run a multi-threaded OpenCV function holds OpenCV's worker threads;
     forked children inherit their locks but not the threads, and hang at their first OpenCV
     call. Those threads are stopped while the pool forks and allowed again afterwards.
+
+    Workers take SIGTERM's default action (die at once), whatever handler the parent set:
+    ``Pool.terminate()`` ends them with SIGTERM while they block on the task queue's lock,
+    and a Python-level handler can miss a signal that lands just before that blocking call,
+    leaving the worker, and the parent joining it, waiting forever.
     """
     with _opencv_threads_stopped():
-        return worker_context().Pool(workers, initializer, initargs)
+        return worker_context().Pool(workers, _start_worker, (initializer, initargs))
+
+
+def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 @contextlib.contextmanager
