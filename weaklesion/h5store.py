@@ -215,20 +215,17 @@ def has_dataset(path: Path, name: str) -> bool:
 
 def write_masks(path: Path, name: str, masks: np.ndarray, lesion_ids: Sequence[str]) -> None:
     """A mask store (targets.h5, grabcut.h5): one (N, 120, 120) bool array plus ids."""
-    with new_store(path) as h5:
-        h5.create_dataset(name, data=masks.astype(bool),
-                          chunks=(min(BLOCK, max(len(masks), 1)), *masks.shape[1:]),
-                          **COMPRESSION)
-        h5.create_dataset("lesion_id", data=np.array(list(lesion_ids), dtype=object),
-                          dtype=STRING)
+    with mask_store(path, name, lesion_ids, masks.shape[1:]) as stored:
+        stored[:] = masks.astype(bool)
 
 
 @contextlib.contextmanager
-def mask_store(path: Path, name: str, lesion_ids: Sequence[str]) -> Iterator[h5py.Dataset]:
-    """:func:`write_masks`, filled block by block: yields the empty (N, 120, 120) bool array
-    (N = len(lesion_ids)) to assign rows to; renamed into place when the block ends."""
+def mask_store(path: Path, name: str, lesion_ids: Sequence[str],
+               mask_shape: tuple[int, ...] = (PATCH_SIZE, PATCH_SIZE)) -> Iterator[h5py.Dataset]:
+    """:func:`write_masks`, filled block by block: yields the empty (N, *mask_shape) bool
+    array (N = len(lesion_ids)) to assign rows to; renamed into place when the block ends."""
     ids = np.array(list(lesion_ids), dtype=object)
-    shape = (len(ids), PATCH_SIZE, PATCH_SIZE)
+    shape = (len(ids), *mask_shape)
     with new_store(path) as h5:
         masks = h5.create_dataset(name, shape=shape, dtype=bool,
                                   chunks=(min(BLOCK, max(len(ids), 1)), *shape[1:]),
