@@ -113,6 +113,28 @@ def test_two_workers_write_the_same_bytes_in_the_same_order(tmp_path, fmt):
     assert (one / "excluded.csv").read_bytes() == (two / "excluded.csv").read_bytes()
 
 
+
+def test_workers_start_before_the_items_are_listed(tmp_path, monkeypatch):
+    """A forked worker maps its parent's heap: items listed before the fork would be resident
+    once more per worker, and that copy grows with the dataset (benchmarks/bench_memory.py)."""
+    import multiprocessing
+
+    from weaklesion.datasets.ham10000 import Ham10000Adapter
+
+    root = tmp_path / "raw"
+    write_ham_fixture(root, n_images=3)
+    workers_alive = []
+    list_items = Ham10000Adapter.list_items
+
+    def listing_after_the_fork(self, *args):
+        workers_alive.append(len(multiprocessing.active_children()))
+        return list_items(self, *args)
+
+    monkeypatch.setattr(Ham10000Adapter, "list_items", listing_after_the_fork)
+    _, counts = run(tmp_path, "ham10000", root, workers=2)
+    assert workers_alive == [2]
+    assert counts["kept"] == 3
+
 def test_folder_dataset_keeps_groups_and_masks(tmp_path):
     root = tmp_path / "raw"
     cases = write_folder_fixture(root, n_images=4, groups={"case_01": "p1", "case_02": "p1"})

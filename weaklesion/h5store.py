@@ -68,7 +68,7 @@ class PatchWriter:
         self.h5 = h5
         self.count = 0
         self._pending: list[tuple[Lesion, np.ndarray, float]] = []
-        self._meta: list[Mapping[str, Any]] = []
+        self._meta: dict[str, list[Any]] = {}  # column-wise: a dict per lesion costs 10×
         self._strings: dict[str, list[str]] = {"lesion_id": [], "group_id": [], "source": []}
         shapes = {"image": ((PATCH_SIZE, PATCH_SIZE, 3), np.uint8),
                   "ellipse": ((len(ELLIPSE_COLUMNS),), np.float32),
@@ -84,7 +84,12 @@ class PatchWriter:
 
     def append(self, lesion: Lesion, ellipse: np.ndarray, ellipse_iou: float) -> None:
         self._pending.append((lesion, ellipse, ellipse_iou))
-        self._meta.append(lesion.meta)
+        appended = len(self._strings["lesion_id"])  # lesions before this one
+        for column, value in lesion.meta.items():
+            self._meta.setdefault(column, [None] * appended).append(value)
+        for values in self._meta.values():  # columns this lesion lacks
+            if len(values) == appended:
+                values.append(None)
         for name in self._strings:
             self._strings[name].append(getattr(lesion, name))
         if len(self._pending) >= BLOCK:
@@ -120,7 +125,8 @@ class PatchWriter:
         for name, values in self._strings.items():
             self.h5.create_dataset(name, data=np.array(values, dtype=object), dtype=STRING)
         meta = self.h5.create_group("meta")
-        for column, values in pd.DataFrame(self._meta).items():
+        for column, column_values in self._meta.items():
+            values = pd.Series(column_values, dtype=object)
             numeric = pd.to_numeric(values, errors="coerce")
             if values.notna().equals(numeric.notna()) and len(values):
                 meta.create_dataset(column, data=numeric.to_numpy(np.float64))

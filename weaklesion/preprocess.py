@@ -8,6 +8,7 @@ Results come back in item order, so the lesion order in ``data.h5`` is determini
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -98,14 +99,33 @@ def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: st
                data_h5: Path, excluded_csv: Path, workers: int = 1) -> dict[str, int]:
     """Run stage 2 for one dataset; returns counts of kept and excluded lesions."""
     adapter = get_adapter(fmt)
-    items = adapter.list_items(Path(root), settings)
-    log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root, workers)
+    with contextlib.ExitStack() as stack:
+        # Workers fork before the item list exists: a forked child maps its parent's heap, so
+        # every item listed first would be resident once more in each worker.
+        pool = None
+        if workers > 1:
+            pool = stack.enter_context(
+                worker_pool(workers, _init_worker, (fmt, dict(settings))))
+        items = adapter.list_items(Path(root), settings)
+        log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root,
+                 workers)
+        return _write_dataset(adapter, _results(fmt, settings, items, pool, workers),
+                              settings=settings,
+                              fmt=fmt, dataset=dataset, data_h5=data_h5,
+                              excluded_csv=excluded_csv, total=len(items))
+
+
+def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, excluded_csv,
+                   total: int) -> dict[str, int]:
     on_bad_image = settings.get("on_bad_image", "fail")
     exclusions: list[Exclusion] = []
-    with new_store(data_h5) as h5:
+    progress = tqdm(total=total, desc="preprocess", unit="item", file=sys.stderr,
+                    mininterval=1.0 if sys.stderr.isatty() else 10.0)
+    with progress, new_store(data_h5) as h5:
         write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings)
         writer = PatchWriter(h5, has_masks=adapter.has_masks, has_recist=not adapter.has_masks)
-        for result in _results(fmt, settings, items, workers):
+        for result in results:
+            progress.update()
             if result.bad_item is not None:
                 if on_bad_image != "skip":
                     raise BadImageError(
@@ -131,22 +151,16 @@ def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: st
     return {"kept": writer.count, "excluded": len(exclusions)}
 
 
-def _results(fmt, settings, items, workers):
-    progress = tqdm(total=len(items), desc="preprocess", unit="item", file=sys.stderr,
-                    mininterval=1.0 if sys.stderr.isatty() else 10.0)
-    with progress:
-        if workers <= 1:
-            _init_worker(fmt, settings)
-            for item in items:
-                yield _process_item(item)
-                progress.update()
-            return
-        chunksize = max(1, min(32, len(items) // (workers * 8)))
-        window = max(256, 2 * workers * chunksize)
-        with worker_pool(workers, _init_worker, (fmt, dict(settings))) as pool:
-            for result in _imap_in_windows(pool, _process_item, items, chunksize, window):
-                yield result
-                progress.update()
+def _results(fmt, settings, items, pool, workers: int):
+    """Each item's WorkerResult, in item order: in ``pool`` if given, else in this process."""
+    if pool is None:
+        _init_worker(fmt, settings)
+        for item in items:
+            yield _process_item(item)
+        return
+    chunksize = max(1, min(32, len(items) // (workers * 8)))
+    window = max(256, 2 * workers * chunksize)
+    yield from _imap_in_windows(pool, _process_item, items, chunksize, window)
 
 
 def _imap_in_windows(pool, function, items, chunksize: int, window: int):
