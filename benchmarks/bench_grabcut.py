@@ -25,8 +25,7 @@ from harness import (
     usable_cores,
     wall,
 )
-
-ARMS = str(Path(__file__).resolve().parent / "preprocess_arms.py")
+from preprocess_arms import SCRIPT as ARMS
 
 
 def prepared_stores(cache: Path, lesions: int, width: int, height: int, workers: int) -> Path:

@@ -23,8 +23,8 @@ from pathlib import Path
 from harness import REPO, Result, Target, base_parser, demo_archives, finish, usable_cores
 from peak_memory import run_sampled
 from preprocess_arms import OUR_STAGES
+from preprocess_arms import SCRIPT as ARMS
 
-ARMS = str(Path(__file__).resolve().parent / "preprocess_arms.py")
 MIB = 2**20
 
 

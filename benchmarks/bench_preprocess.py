@@ -30,8 +30,7 @@ from harness import (
     usable_cores,
 )
 from preprocess_arms import OUR_STAGES
-
-ARMS = str(Path(__file__).resolve().parent / "preprocess_arms.py")
+from preprocess_arms import SCRIPT as ARMS
 
 
 def run_arm(arm: str, *args: str) -> dict:

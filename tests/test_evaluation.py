@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
-import runpy
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import run_rule_script
 from training_helpers import (
     disc,
     save_model,
@@ -187,11 +185,7 @@ def test_evaluate_rule_script_scores_the_test_split(tmp_path):
         wildcards=SimpleNamespace(dataset="demo", model="A1", seed="0"),
         threads=1,
     )
-    try:
-        runpy.run_path(str(REPO_ROOT / "workflow_scripts" / "evaluate_model.py"),
-                       init_globals={"snakemake": snakemake})
-    finally:
-        logging.captureWarnings(False)
+    run_rule_script("evaluate_model", snakemake)
     metrics = pd.read_parquet(run / "metrics.parquet")
     test_ids = [f"LES_{i:04d}" for i, label in enumerate(labels) if label == "test"]
     assert list(metrics["lesion_id"]) == test_ids

@@ -4,9 +4,7 @@ PNG/PDF files written (the rule-script tests write every figure function's files
 from __future__ import annotations
 
 import ast
-import logging
 import re
-import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +13,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_rule_script
 from figure_helpers import (
     MODELS,
     SEEDS,
@@ -24,7 +23,6 @@ from figure_helpers import (
     write_figure_inputs,
 )
 from matplotlib.figure import Figure
-from workflow_helpers import REPO_ROOT
 
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures import (
@@ -402,11 +400,7 @@ def run_script(name: str, folder: Path, inputs: dict, params: dict | None = None
         output=SimpleNamespace(**{k: str(v) for k, v in outputs.items()}),
         log=[str(folder / f"{name}.log")], wildcards=SimpleNamespace(dataset=dataset),
     )
-    try:
-        runpy.run_path(str(REPO_ROOT / "workflow_scripts" / f"{name}.py"),
-                       init_globals={"snakemake": snakemake})
-    finally:  # rule_logging captures warnings for the process; leave pytest's alone
-        logging.captureWarnings(False)
+    run_rule_script(name, snakemake)
     return SimpleNamespace(**outputs, log=Path(snakemake.log[0]))
 
 

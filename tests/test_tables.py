@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
-import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT
+from conftest import run_rule_script
 
 from weaklesion.errors import MissingFilesError, WeaklesionError
 from weaklesion.h5store import write_attrs
@@ -394,11 +392,7 @@ def test_rule_script_uses_the_listed_summaries_and_the_configured_formats(tmp_pa
         params=SimpleNamespace(formats={"ham": "ham10000"}),
         log=[str(tmp_path / "logs" / "tables.log")],
     )
-    try:
-        runpy.run_path(str(REPO_ROOT / "workflow_scripts" / "make_tables.py"),
-                       init_globals={"snakemake": snakemake})
-    finally:
-        logging.captureWarnings(False)
+    run_rule_script("make_tables", snakemake)
     table = pd.read_csv(tables / "out_paper_table.csv")
     assert table["model"].tolist() == ["A1", "A1+L"]
     comparison = pd.read_csv(tables / "out_vs_paper.csv")

@@ -68,36 +68,40 @@ def first_seed_runs(paths: Iterable[str | os.PathLike]) -> dict[str, Run]:
 
 def read_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Every run's ``history.csv`` stacked, with ``model`` and ``seed`` columns in front."""
-    tables = []
-    for run in runs_of(paths):
-        table = pd.read_csv(run.path)
+    def read(path):
+        table = pd.read_csv(path)
         missing = [c for c in HISTORY_COLUMNS if c not in table.columns]
         if missing:
-            raise WeaklesionError(f"{run.path}: history lacks the columns {missing} "
+            raise WeaklesionError(f"{path}: history lacks the columns {missing} "
                                   f"(has {list(table.columns)}); rerun training")
-        table.insert(0, "seed", run.seed)
-        table.insert(0, "model", run.model)
-        tables.append(table)
-    if not tables:
-        raise WeaklesionError("no history.csv given: nothing to draw")
-    return pd.concat(tables, ignore_index=True)
+        return table
+
+    return _stacked_runs(paths, read, "history.csv")
 
 
 def read_metrics(paths: Iterable[str | os.PathLike], columns: Sequence[str]) -> pd.DataFrame:
     """Per-lesion ``columns`` of every run's ``metrics.parquet``, with ``model`` and ``seed``."""
-    tables = []
-    for run in runs_of(paths):
-        table = pd.read_parquet(run.path)
+    def read(path):
+        table = pd.read_parquet(path)
         missing = [c for c in ("lesion_id", *columns) if c not in table.columns]
         if missing:
-            raise WeaklesionError(f"{run.path}: metrics lack the columns {missing} "
+            raise WeaklesionError(f"{path}: metrics lack the columns {missing} "
                                   f"(has {list(table.columns)})")
-        table = table[["lesion_id", *columns]].copy()
+        return table[["lesion_id", *columns]].copy()
+
+    return _stacked_runs(paths, read, "metrics.parquet")
+
+
+def _stacked_runs(paths: Iterable[str | os.PathLike], read, what: str) -> pd.DataFrame:
+    """``read(path)`` of every run's file stacked, with ``model`` and ``seed`` in front."""
+    tables = []
+    for run in runs_of(paths):
+        table = read(run.path)
         table.insert(0, "seed", run.seed)
         table.insert(0, "model", run.model)
         tables.append(table)
     if not tables:
-        raise WeaklesionError("no metrics.parquet given: nothing to draw")
+        raise WeaklesionError(f"no {what} given: nothing to draw")
     return pd.concat(tables, ignore_index=True)
 
 
