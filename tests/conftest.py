@@ -2,12 +2,36 @@
 
 import logging
 import runpy
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))
+
+# A full run peaks at ~1.2 GB of test folders (trained models are ~50 MB each; measured with
+# `df` during `.ci/run`); below this the suite would fail deep inside torch.save and h5py.
+MIN_FREE_BYTES = 2 * 1024**3
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to start on a nearly full disk, naming the folder and the space left."""
+    basetemp = session.config.option.basetemp or tempfile.gettempdir()
+    folder = Path(basetemp)
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        pytest.exit(
+            f"only {free / 1024**3:.2f} GiB free under {folder}; the tests need about "
+            f"{MIN_FREE_BYTES / 1024**3:.0f} GiB there for trained test models and workflow runs. "
+            "Free some space or point --basetemp at a roomier disk.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 def run_rule_script(name: str, snakemake) -> None:
