@@ -219,20 +219,24 @@ def test_a_measurement_that_is_not_a_cross_is_excluded_naming_the_row(
         assert entry.reason.startswith("ellipse fit failed") and reason in entry.reason
 
 
+def load_row(root: Path, row: int):
+    """DeepLesion's adapter applied to DL_info row ``row`` of ``root``, as preprocessing does."""
+    adapter = DeepLesionAdapter()
+    return adapter.load(adapter.list_items(root, FAIL)[row], FAIL)
+
+
 @pytest.mark.parametrize("spacing", ["1e-300", "1e-9", "5e-324"])
 def test_a_tiny_slice_interval_takes_the_nearest_slices_without_hanging(deeplesion, spacing):
     # 2 mm at 1e-300 mm per slice is 2e300 slices away: the search must not walk there.
     root, original = deeplesion
     write_rows(root, original, 0, RowEdit("Spacing_mm_px_", f"0.8, 0.8, {spacing}", ""))
-    adapter = DeepLesionAdapter()
-    (lesion,) = adapter.load(adapter.list_items(root, FAIL)[0], FAIL).lesions
+    (lesion,) = load_row(root, 0).lesions
     # Every wanted slice is past the series' ends (1 … 9): the outermost ones stand in.
     assert lesion.meta["channel_slices"] == "1 5 9"
 
 
 def load_row_patch(root: Path, row: int) -> np.ndarray:
-    adapter = DeepLesionAdapter()
-    (lesion,) = adapter.load(adapter.list_items(root, FAIL)[row], FAIL).lesions
+    (lesion,) = load_row(root, row).lesions
     return lesion.image
 
 
@@ -257,9 +261,8 @@ def test_an_immensely_narrow_window_is_a_threshold(deeplesion):
 def test_a_window_wider_than_floating_point_is_refused_naming_the_row(deeplesion):
     root, original = deeplesion
     write_rows(root, original, 0, RowEdit("DICOM_windows", "-1e308, 1e308", ""))
-    adapter = DeepLesionAdapter()
     with pytest.raises(BadImageError, match=r"row 0 \(line 2\): DICOM_windows"):
-        adapter.load(adapter.list_items(root, FAIL)[0], FAIL)
+        load_row(root, 0)
 
 
 def test_a_dl_info_that_is_not_utf8_is_an_error_naming_the_file_and_line(deeplesion):
@@ -284,9 +287,8 @@ def test_digits_with_underscores_are_not_numbers(deeplesion):
     # Python reads "1_0" as 10; in a CSV it is a typo.
     root, original = deeplesion
     write_rows(root, original, 2, RowEdit("Bounding_boxes", "1_0, 50, 30, 70", ""))
-    adapter = DeepLesionAdapter()
     with pytest.raises(BadImageError, match=r"row 2 \(line 4\): Bounding_boxes must hold"):
-        adapter.load(adapter.list_items(root, FAIL)[2], FAIL)
+        load_row(root, 2)
 
 
 # --- file names --------------------------------------------------------------------------------

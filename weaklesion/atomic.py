@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 @contextlib.contextmanager
@@ -32,6 +33,13 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(final: str | os.PathLike, suffix: str = "") -> Iterator[BinaryIO]:
+    """:func:`atomic_path` opened for binary writing; closed before the rename."""
+    with atomic_path(final, suffix=suffix) as tmp, tmp.open("wb") as handle:
+        yield handle
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import weaklesion
-from weaklesion.atomic import atomic_path
+from weaklesion.atomic import atomic_open
 from weaklesion.errors import MissingFilesError, WeaklesionError
 from weaklesion.models import LesionModel, build_model
 
@@ -61,7 +61,7 @@ def save_checkpoint(
     path = Path(path)
     # Through a file handle: given a path, torch.save names the archive's root folder after
     # the (random) temporary file name, and the same checkpoint would differ byte for byte.
-    with atomic_path(path, suffix=path.suffix) as tmp, tmp.open("wb") as handle:
+    with atomic_open(path, suffix=path.suffix) as handle:
         torch.save(payload, handle)
     return path
 

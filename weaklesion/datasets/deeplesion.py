@@ -36,6 +36,7 @@ Settings:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -341,13 +342,10 @@ def _numbers(values: Mapping[str, str | None], column: str, count: int) -> tuple
 
 def _integer(values: Mapping[str, str | None], column: str) -> int:
     text = (values[column] or "").strip()
-    try:
-        number = None if "_" in text else int(text)  # as for _numbers
-    except ValueError:
-        number = None
-    if number is None:
-        raise ValueError(f"{column} must be a whole number, got {text!r}")
-    return number
+    if "_" not in text:  # as for _numbers
+        with contextlib.suppress(ValueError):
+            return int(text)
+    raise ValueError(f"{column} must be a whole number, got {text!r}")
 
 
 def _check_inside(fields: RowFields, shape: tuple[int, ...], source: str, where: str) -> None:

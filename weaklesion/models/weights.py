@@ -16,7 +16,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from weaklesion.atomic import atomic_path
+from weaklesion.atomic import atomic_open
 from weaklesion.errors import ConfigError, MissingFilesError, WeaklesionError
 
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
@@ -70,7 +70,7 @@ def fetch_encoder_weights(encoder: str, weights: str, dest: str | os.PathLike) -
     state = {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
     dest = Path(dest)
     # A file handle keeps the random temporary name out of the archive (reproducible bytes).
-    with atomic_path(dest, suffix=dest.suffix) as tmp, tmp.open("wb") as handle:
+    with atomic_open(dest, suffix=dest.suffix) as handle:
         torch.save(state, handle)
     return dest
 
