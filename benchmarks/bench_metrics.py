@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_metrics.py [--lesions 10000] [--size 120]
 
 Generates lesion-like GT masks (irregular ellipses of many sizes, some cut by the window edge)
-and plausible predictions (shifted, grown or shrunk, ragged, 3% empty), times the vectorised
+and plausible predictions (shifted, grown or shrunk, ragged, 3% empty), times the workflow's
 metrics (best of ``--repeats``) and the straightforward per-image references of
 ``tests/test_metrics.py`` (skimage Canny, medpy-style Hausdorff with scipy), checks that every
 value is identical, and prints lesions per second. The process is pinned to one CPU core and
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> Result:
 
     gt, pred = lesion_like_pairs(np.random.default_rng(args.seed), args.lesions, args.size)
     with one_core():
+        lesion_metrics(gt[:2], pred[:2])  # numba compiles (or loads) its kernels: not timed
         ours = math.inf
         for _ in range(args.repeats):
             start = time.process_time()
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> Result:
 
     n = args.lesions
     rate = Target("≥ 5,000 lesions/s on one core", n / ours, 5000, True, " lesions/s")
-    rate.why = ("Canny on both masks of every lesion is most of the time: exact equality with "
-                "scikit-image's float64 filters leaves a fixed amount of arithmetic per pixel")
+    rate.why = ("Canny on both masks of every lesion is about 60 % of the time: the compiled "
+                "kernel repeats scikit-image's float64 filters exactly on every pixel of each "
+                "mask's box plus 7 px")
     speedup = Target("≥ 10× the per-image reference", reference / ours, 10, True, "×")
     speedup.why = rate.why
     result = Result(
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> Result:
                 f"({int(pred.any(axis=(1, 2)).sum()):,} with a prediction), one core, CPU "
                 f"seconds; ours best of {args.repeats}, the reference once"),
         table=[
-            {"implementation": "vectorised (weaklesion.metrics.lesion_metrics)",
+            {"implementation": "weaklesion.metrics.lesion_metrics (numba kernels)",
              "CPU seconds": f"{ours:.2f}", "lesions/s": f"{n / ours:,.0f}"},
             {"implementation": "per-image reference (skimage Canny, medpy-style Hausdorff)",
              "CPU seconds": f"{reference:.2f}", "lesions/s": f"{n / reference:,.0f}"},

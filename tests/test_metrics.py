@@ -217,7 +217,7 @@ def test_shifted_square_hausdorff_is_the_shift():
     assert lesion_metrics(gt[None], pred[None]).loc[0, "hausdorff"] == pytest.approx(5.0)
 
 
-def test_far_apart_masks_beyond_the_ring_search():
+def test_far_apart_masks_beyond_the_nearest_first_search():
     gt = square((120, 120), 0, 0, 5)
     pred = square((120, 120), 100, 90, 20)
     row = lesion_metrics(gt[None], pred[None]).iloc[0]
