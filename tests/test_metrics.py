@@ -17,10 +17,12 @@ import scipy.ndimage as ndi
 from scipy.spatial.distance import cdist
 from skimage.feature import canny
 
+from weaklesion import canny as canny_kernel
 from weaklesion.errors import WeaklesionError
 from weaklesion.metrics import (
     LOWER_IS_BETTER,
     METRIC_COLUMNS,
+    bounding_boxes,
     canny_edges,
     fill_empty_predictions,
     lesion_metrics,
@@ -300,6 +302,16 @@ def test_canny_edges_on_tiny_images(shape):
     masks = rng.random((40, *shape)) < 0.5
     expected = np.stack([canny(mask) for mask in masks])
     np.testing.assert_array_equal(canny_edges(masks), expected)
+
+
+def test_edge_counts_equal_the_number_of_skimage_edge_pixels():
+    rng = np.random.default_rng(11)
+    masks = np.stack([random_mask(rng, (50, 70)) for _ in range(60)])
+    masks[5] = False
+    counts = canny_kernel.edge_counts(masks, bounding_boxes(masks))
+    expected = [int(canny(mask).sum()) for mask in masks]
+    assert counts.tolist() == expected
+    assert counts[5] == 0 and counts.min() == 0 < counts.max()
 
 
 def test_hausdorff_equals_brute_force_on_small_masks():

@@ -100,7 +100,7 @@ def window_diagonal(shape: tuple[int, int]) -> float:
 def canny_edges(masks) -> np.ndarray:
     """Canny edge maps of a ``(N, H, W)`` mask stack, equal to ``skimage.feature.canny(mask)``."""
     masks = as_mask_stack(masks, "masks")
-    return canny.edge_maps(masks, _bounding_boxes(masks))
+    return canny.edge_maps(masks, bounding_boxes(masks))
 
 
 def as_mask_stack(masks, name: str) -> np.ndarray:
@@ -127,8 +127,8 @@ def as_mask_stack(masks, name: str) -> np.ndarray:
 
 
 def _raw_metrics(gt: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
-    gt_box = _bounding_boxes(gt)
-    pred_box = _bounding_boxes(pred)
+    gt_box = bounding_boxes(gt)
+    pred_box = bounding_boxes(pred)
     gt_empty = gt_box[:, 0] < 0
     pred_empty = pred_box[:, 0] < 0
     columns = _overlap_scores(gt, pred)
@@ -172,7 +172,7 @@ def _center_errors(gt_box: np.ndarray, pred_box: np.ndarray) -> np.ndarray:
 # --- bounding boxes --------------------------------------------------------------------------
 
 
-def _bounding_boxes(masks: np.ndarray) -> np.ndarray:
+def bounding_boxes(masks: np.ndarray) -> np.ndarray:
     """Inclusive ``(row_min, row_max, col_min, col_max)`` per mask; -1 everywhere if empty."""
     boxes = np.full((masks.shape[0], 4), -1, dtype=np.int64)
     rows = masks.any(axis=2)
