@@ -10,7 +10,7 @@ import pandas as pd
 PACKAGES = (
     "weaklesion", "snakemake", "torch", "torchvision", "segmentation-models-pytorch",
     "numpy", "pandas", "scikit-learn", "scikit-image", "opencv-python-headless", "h5py",
-    "nibabel", "pyarrow", "matplotlib",
+    "nibabel", "pyarrow", "matplotlib", "numba",
 )
 
 
