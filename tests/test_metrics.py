@@ -227,6 +227,19 @@ def test_far_apart_masks_beyond_the_nearest_first_search():
     assert row["hausdorff"] == pytest.approx(math.hypot(119 - 4, 109 - 4))
 
 
+def test_large_images_score_like_the_references():
+    # User masks can be photographs: distances far beyond the nearest-first search radius,
+    # and the look-up tables must not grow with the image.
+    shape = (900, 1400)
+    gt = np.stack([square(shape, 40, 50, 30), ellipse(shape, (450, 700), (200, 120), 0.4)])
+    pred = np.stack([square(shape, 700, 1200, 60), ellipse(shape, (455, 690), (190, 130), 0.5)])
+    table = lesion_metrics(gt, pred)
+    pd.testing.assert_frame_equal(
+        table[METRIC_COLUMNS], reference_table(gt, pred), check_exact=True
+    )
+    assert table.loc[0, "hausdorff"] == brute_force_hausdorff(gt[0], pred[0]) > 1000
+
+
 def test_identical_masks_score_perfectly():
     gt = np.stack([square((30, 30), 5, 5, 12), ellipse((30, 30), (15, 15), (9, 4), 0.3)])
     table = lesion_metrics(gt, gt.copy())

@@ -53,7 +53,7 @@ def edge_counts(masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return _canny_stack(masks, boxes, *_filters(masks.shape[1:]), unused, False)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def _filters(image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """scipy's own numbers for the Gaussian: the column pass as a table, the row taps, and
     skimage's bleed-over correction for an image of ``image_shape``."""

@@ -19,6 +19,10 @@ import numpy as np
 from weaklesion.jit import kernel
 
 _PERCENTILE = 95.0
+# Nearest surface pixels up to this far are found by trying offsets shortest first; farther
+# ones by comparing all target pixels. Bounds the look-up table and the padded maps whatever
+# the image size.
+_SEARCH_RADIUS = 64
 
 
 def hausdorff_distances(
@@ -29,44 +33,46 @@ def hausdorff_distances(
     ``gt_box``/``pred_box`` are each mask's inclusive ``(row_min, row_max, col_min, col_max)``
     bounding box, -1 when the mask is empty.
     """
-    steps, step_sq = _offsets_by_length(gt.shape[1:])
-    return _hausdorff_stack(gt, pred, gt_box, pred_box, steps, step_sq, _PERCENTILE)
+    steps, step_sq = _steps_by_length(gt.shape[2] + 2 * _SEARCH_RADIUS)
+    return _hausdorff_stack(gt, pred, gt_box, pred_box, steps, step_sq, _SEARCH_RADIUS,
+                            _PERCENTILE)
 
 
-@functools.lru_cache(maxsize=16)
-def _offsets_by_length(image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Every ``(drow, dcol)`` within the image's extent as a flat step in the padded surface
-    maps of :func:`_hausdorff_stack`, with its squared length; nearest first."""
-    height, width = image_shape
-    drow, dcol = np.mgrid[-(height - 1) : height, -(width - 1) : width]
+@functools.lru_cache(maxsize=4)
+def _steps_by_length(padded_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets no longer than :data:`_SEARCH_RADIUS`, as flat steps in a surface map
+    ``padded_width`` wide, with their squared lengths; shortest first."""
+    reach = _SEARCH_RADIUS
+    drow, dcol = np.mgrid[-reach : reach + 1, -reach : reach + 1]
     drow, dcol = drow.ravel(), dcol.ravel()
     sq = drow * drow + dcol * dcol
-    order = np.argsort(sq, kind="stable")
-    padded_width = 3 * width
-    return (drow * padded_width + dcol)[order], sq[order]
+    inside = np.flatnonzero(sq <= reach * reach)
+    order = inside[np.argsort(sq[inside], kind="stable")]
+    return drow[order] * padded_width + dcol[order], sq[order]
 
 
 @kernel
-def _hausdorff_stack(gt, pred, gt_box, pred_box, steps, step_sq, percentile):
+def _hausdorff_stack(gt, pred, gt_box, pred_box, steps, step_sq, reach, percentile):
     n, height, width = gt.shape
     hd = np.full(n, np.nan)
     hd95 = np.full(n, np.nan)
-    # Surface maps padded by the image's own size on every side, so that any step from a
-    # pixel of the image lands inside the map and needs no bounds check.
-    gt_surface = np.zeros(9 * height * width, dtype=np.bool_)
-    pred_surface = np.zeros(9 * height * width, dtype=np.bool_)
+    # Surface maps padded by the search radius on every side, so that any step from a pixel
+    # of the image lands inside the map and needs no bounds check.
+    padded_width = width + 2 * reach
+    gt_surface = np.zeros((height + 2 * reach) * padded_width, dtype=np.bool_)
+    pred_surface = np.zeros((height + 2 * reach) * padded_width, dtype=np.bool_)
     gt_points = np.empty(height * width, dtype=np.int64)
     pred_points = np.empty(height * width, dtype=np.int64)
     sq = np.empty(2 * height * width, dtype=np.int64)
     for k in range(n):
         if gt_box[k, 0] < 0 or pred_box[k, 0] < 0:
             continue
-        n_gt = _surface(gt[k], gt_box[k], gt_surface, gt_points)
-        n_pred = _surface(pred[k], pred_box[k], pred_surface, pred_points)
-        _nearest(gt_points, n_gt, pred_surface, pred_points, n_pred, steps, step_sq, width,
-                 sq, 0)
-        _nearest(pred_points, n_pred, gt_surface, gt_points, n_gt, steps, step_sq, width,
-                 sq, n_gt)
+        n_gt = _surface(gt[k], gt_box[k], reach, gt_surface, gt_points)
+        n_pred = _surface(pred[k], pred_box[k], reach, pred_surface, pred_points)
+        _nearest(gt_points, n_gt, pred_surface, pred_points, n_pred, steps, step_sq,
+                 padded_width, sq, 0)
+        _nearest(pred_points, n_pred, gt_surface, gt_points, n_gt, steps, step_sq,
+                 padded_width, sq, n_gt)
         hd[k], hd95[k] = _max_and_percentile(sq[: n_gt + n_pred], percentile)
         gt_surface[gt_points[:n_gt]] = False
         pred_surface[pred_points[:n_pred]] = False
@@ -74,11 +80,11 @@ def _hausdorff_stack(gt, pred, gt_box, pred_box, steps, step_sq, percentile):
 
 
 @kernel
-def _surface(mask, box, surface, points):
-    """Mark the surface pixels inside ``box`` in the padded map and list their positions
-    there, in C order; returns their count."""
+def _surface(mask, box, reach, surface, points):
+    """Mark the surface pixels inside ``box`` in the map padded by ``reach`` and list their
+    positions there, in C order; returns their count."""
     height, width = mask.shape
-    padded_width = 3 * width
+    padded_width = width + 2 * reach
     count = 0
     for r in range(box[0], box[1] + 1):
         for c in range(box[2], box[3] + 1):
@@ -87,7 +93,7 @@ def _surface(mask, box, surface, points):
             inner = (0 < r < height - 1 and 0 < c < width - 1
                      and mask[r - 1, c] and mask[r + 1, c] and mask[r, c - 1] and mask[r, c + 1])
             if not inner:
-                position = (r + height) * padded_width + c + width
+                position = (r + reach) * padded_width + c + reach
                 surface[position] = True
                 points[count] = position
                 count += 1
@@ -95,15 +101,14 @@ def _surface(mask, box, surface, points):
 
 
 @kernel
-def _nearest(source, n_source, target, target_points, n_target, steps, step_sq, width, out,
-             start):
+def _nearest(source, n_source, target, target_points, n_target, steps, step_sq, padded_width,
+             out, start):
     """Squared distance from each source point to the nearest target pixel, into ``out``.
 
-    Steps are tried nearest first, so the first hit is the answer. A point that finds no
-    target within a few times as many steps as there are target points compares all of
-    them instead.
+    Steps are tried shortest first, so the first hit is the answer. A point that finds no
+    target within :data:`_SEARCH_RADIUS`, or within a few times as many steps as there are
+    target points, compares all of them instead.
     """
-    padded_width = 3 * width
     budget = min(len(steps), max(4 * n_target, 64))
     for p in range(n_source):
         position = source[p]
