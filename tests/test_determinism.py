@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +45,23 @@ def test_two_fresh_runs_give_byte_identical_results(request, tmp_path_factory, t
     pd.testing.assert_frame_equal(history.drop(columns="seconds"),
                                   pd.read_csv(second / MODEL_RUN / "history.csv"
                                               ).drop(columns="seconds"))
+
+
+def mkl_setting_after_import(preset: str | None) -> str:
+    """MKL_CBWR as a fresh interpreter sees it after importing torch, then weaklesion."""
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    if preset is not None:
+        env["MKL_CBWR"] = preset
+    code = "import os, torch, weaklesion; print(os.environ['MKL_CBWR'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_importing_the_package_asks_mkl_for_run_to_run_reproducible_results():
+    # MKL reads the variable at its first call, which importing torch does not make.
+    assert mkl_setting_after_import(None) == "AUTO"
+    assert mkl_setting_after_import("COMPATIBLE") == "COMPATIBLE"  # the user's choice wins
 
 
 # --- what train.deterministic sets (no GPU needed: these are process-wide flags) ------------
