@@ -113,7 +113,6 @@ def test_two_workers_write_the_same_bytes_in_the_same_order(tmp_path, fmt):
     assert (one / "excluded.csv").read_bytes() == (two / "excluded.csv").read_bytes()
 
 
-
 def test_workers_start_before_the_items_are_listed(tmp_path, monkeypatch):
     """A forked worker maps its parent's heap: items listed before the fork would be resident
     once more per worker, and that copy grows with the dataset (benchmarks/bench_memory.py)."""
@@ -134,6 +133,7 @@ def test_workers_start_before_the_items_are_listed(tmp_path, monkeypatch):
     _, counts = run(tmp_path, "ham10000", root, workers=2)
     assert workers_alive == [2]
     assert counts["kept"] == 3
+
 
 def test_folder_dataset_keeps_groups_and_masks(tmp_path):
     root = tmp_path / "raw"

@@ -194,6 +194,7 @@ def _suppress(top, bottom, left, right, smoothed, magnitude, state, weak, strong
             strength = magnitude[r, c]
             if strength < _LOW:
                 continue
+            # Recomputed for the few candidates rather than stored for every pixel.
             i, j = _sobel(smoothed, r, c)
             abs_i = abs(i)
             abs_j = abs(j)
