@@ -160,7 +160,7 @@ def decode(root: Path, workers: int) -> dict:
     chunksize = max(1, min(32, len(files) // (workers * 8)))
     start = time.perf_counter()
     with worker_pool(workers, _single_threaded_opencv) as pool:
-        pixels = sum(pool.imap_unordered(_decode, files, chunksize))
+        pixels = sum(pool.imap(_decode, files, chunksize))
     return {"seconds": {"decode": time.perf_counter() - start}, "files": len(files),
             "pixels": pixels}
 

@@ -69,7 +69,7 @@ def _sigterm_unwinds() -> Iterator[None]:
     """Turn SIGTERM into :class:`Terminated` in this process while the block runs.
 
     Forked worker processes inherit the handler; there it restores the default action and
-    re-sends the signal, so that ``Pool.terminate()`` still ends them at once.
+    re-sends the signal, so that killing the pool still ends them at once.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread

@@ -159,24 +159,9 @@ def _results(fmt, settings, items, pool, workers: int):
             yield _process_item(item)
         return
     chunksize = max(1, min(32, len(items) // (workers * 8)))
-    window = max(256, 2 * workers * chunksize)
-    yield from _imap_in_windows(pool, _process_item, items, chunksize, window)
-
-
-def _imap_in_windows(pool, function, items, chunksize: int, window: int):
-    """``pool.imap`` over ``items`` with at most two windows of them in flight.
-
-    Plain imap lets the workers run ahead of a slower consumer (the HDF5 writer), and every
-    finished result waits in memory: a whole dataset's patches, for a large one. Submitting
-    the next window before draining the current one keeps the workers busy all the same.
-    """
-    starts = range(0, len(items), window)
-    pending = iter(())
-    for start in starts:
-        upcoming = pool.imap(function, items[start:start + window], chunksize)
-        yield from pending
-        pending = upcoming
-    yield from pending
+    # Results wait in memory until the HDF5 writer takes them: bound how far workers run ahead.
+    lookahead = max(256, 4 * workers * chunksize)
+    yield from pool.imap(_process_item, items, chunksize, lookahead)
 
 
 def source_listing(fmt: str, root: Path, settings: Mapping[str, Any]) -> pd.DataFrame:
