@@ -45,6 +45,10 @@ def _die_on_three(value: int) -> int:
     return value
 
 
+def _unpicklable(value: int):
+    return lambda: value
+
+
 def _refuse_to_start() -> None:
     raise OSError("the worker cannot open its model file")
 
@@ -96,6 +100,12 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
     with pytest.raises(WorkerError, match="died with exit code 9"), worker_pool(2) as pool:
         list(pool.imap(_die_on_three, range(10)))
     assert all(not _alive(pid) for pid in pool.pids)
+
+
+def test_a_result_that_cannot_be_sent_back_is_an_error_naming_why():
+    unsendable = pytest.raises(WorkerError, match="could not send the result back")
+    with unsendable, worker_pool(2) as pool:
+        pool.map(_unpicklable, range(4))
 
 
 def test_an_initializer_that_fails_is_raised_at_the_first_task():

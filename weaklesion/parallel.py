@@ -203,6 +203,8 @@ def _serve(connection: Connection, initializer: Callable[..., None] | None,
             reply = _failure(error)
         try:
             connection.send(reply)
+        except OSError:
+            return  # the parent is gone
         except Exception as error:  # a result or an exception that does not pickle
             connection.send((False, (WorkerError(f"could not send the result back: {error!r}"),
                                      traceback.format_exc())))
