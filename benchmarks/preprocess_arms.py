@@ -151,7 +151,7 @@ def _single_threaded_opencv() -> None:
 
 def decode(root: Path, workers: int) -> dict:
     """Decode every image and mask under ``root`` once, on ``workers`` processes."""
-    from weaklesion.parallel import worker_pool
+    from weaklesion.parallel import WorkerPool
 
     importlib.import_module("cv2")  # loaded before the clock and the fork, as in `ours`
 
@@ -159,7 +159,7 @@ def decode(root: Path, workers: int) -> dict:
                    if p.suffix in {".jpg", ".png"} and "__MACOSX" not in p.parts)
     chunksize = max(1, min(32, len(files) // (workers * 8)))
     start = time.perf_counter()
-    with worker_pool(workers, _single_threaded_opencv) as pool:
+    with WorkerPool(workers, _single_threaded_opencv) as pool:
         pixels = sum(pool.imap(_decode, files, chunksize))
     return {"seconds": {"decode": time.perf_counter() - start}, "files": len(files),
             "pixels": pixels}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from weaklesion.logs import rule_logging
-from weaklesion.parallel import RemoteTraceback, WorkerError, worker_context, worker_pool
+from weaklesion.parallel import RemoteTraceback, WorkerError, WorkerPool, worker_context
 
 
 def _sigterm_handler_is_default(_: int) -> bool:
@@ -69,7 +69,7 @@ def test_workers_take_sigterms_default_action_under_rule_logging(tmp_path):
     started = tmp_path / "started"
     with rule_logging(tmp_path / "rule.log"):
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the rule's own handler
-        with worker_pool(2, _remember, (str(started),)) as pool:
+        with WorkerPool(2, _remember, (str(started),)) as pool:
             assert pool.map(_sigterm_handler_is_default, range(8), chunksize=1) == [True] * 8
             workers = set(pool.map(_pid, range(8), chunksize=1))
     assert workers <= {int(line) for line in started.read_text().split()}  # initializer ran
@@ -79,7 +79,7 @@ def test_workers_take_sigterms_default_action_under_rule_logging(tmp_path):
 @pytest.mark.parametrize("chunksize", [1, 3, 64])
 def test_results_come_in_item_order_from_any_iterable(chunksize):
     items = iter(range(50))  # a generator has no len(): GrabCut passes a zip
-    with worker_pool(2) as pool:
+    with WorkerPool(2) as pool:
         assert list(pool.imap(_square_after_a_while, items, chunksize)) == [
             v * v for v in range(50)]
         assert list(pool.imap(_square_after_a_while, [], chunksize)) == []
@@ -89,7 +89,7 @@ def test_results_come_in_item_order_from_any_iterable(chunksize):
 
 
 def test_an_error_in_a_worker_is_raised_in_the_parent_with_its_traceback():
-    with pytest.raises(KeyError, match="no value for 7") as raised, worker_pool(2) as pool:
+    with pytest.raises(KeyError, match="no value for 7") as raised, WorkerPool(2) as pool:
         list(pool.imap(_fail_on_seven, range(20), chunksize=2))
     assert isinstance(raised.value.__cause__, RemoteTraceback)
     assert "_fail_on_seven" in str(raised.value.__cause__)
@@ -97,20 +97,20 @@ def test_an_error_in_a_worker_is_raised_in_the_parent_with_its_traceback():
 
 
 def test_a_worker_that_dies_is_an_error_not_a_hang():
-    with pytest.raises(WorkerError, match="died with exit code 9"), worker_pool(2) as pool:
+    with pytest.raises(WorkerError, match="died with exit code 9"), WorkerPool(2) as pool:
         list(pool.imap(_die_on_three, range(10)))
     assert all(not _alive(pid) for pid in pool.pids)
 
 
 def test_a_result_that_cannot_be_sent_back_is_an_error_naming_why():
     unsendable = pytest.raises(WorkerError, match="could not send the result back")
-    with unsendable, worker_pool(2) as pool:
+    with unsendable, WorkerPool(2) as pool:
         pool.map(_unpicklable, range(4))
 
 
 def test_an_initializer_that_fails_is_raised_at_the_first_task():
     refused = pytest.raises(OSError, match="cannot open its model file")
-    with refused, worker_pool(2, _refuse_to_start) as pool:
+    with refused, WorkerPool(2, _refuse_to_start) as pool:
         pool.map(_pid, range(4))
 
 
@@ -118,7 +118,7 @@ def test_workers_run_at_most_lookahead_items_ahead_of_the_consumer():
     """Item 0 is slow; the others must wait for it to be taken, not pile up in memory."""
     global _started
     _started = worker_context().Value("i", 0)
-    with worker_pool(2) as pool:
+    with WorkerPool(2) as pool:
         first = next(pool.imap(_count_or_wait, range(200), chunksize=1, lookahead=8))
     assert 1 <= first <= 7  # the other worker went on, but only to item 7
 
@@ -133,7 +133,7 @@ def test_failing_while_workers_send_large_results_never_hangs():
     script = textwrap.dedent("""
         import time
         import numpy as np
-        from weaklesion.parallel import worker_pool
+        from weaklesion.parallel import WorkerPool
 
         def result(value):
             time.sleep(0.001)
@@ -141,7 +141,7 @@ def test_failing_while_workers_send_large_results_never_hangs():
 
         for attempt in range(300):
             try:
-                with worker_pool(2) as pool:
+                with WorkerPool(2) as pool:
                     for array in pool.imap(result, range(6)):
                         if array[0] == 2:
                             raise LookupError("stop")

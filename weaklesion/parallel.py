@@ -44,6 +44,10 @@ def worker_context() -> BaseContext:
 class WorkerPool:
     """``workers`` processes that map a function over items and return results in order.
 
+    The processes start here, before the caller builds anything large: a forked worker maps
+    its parent's heap, and everything allocated before the fork stays resident once more in
+    each worker. Fork where the OS has it (:func:`worker_context`).
+
     Used as a context manager: leaving the block normally lets the workers finish and exit,
     leaving it by an exception kills them at once.
     """
@@ -130,9 +134,8 @@ class WorkerPool:
         for _, connection in self._workers:
             with contextlib.suppress(OSError):
                 connection.send(None)
-        for process, connection in self._workers:
+        for process, _ in self._workers:
             process.join(_SHUTDOWN_SECONDS)
-            connection.close()
         self.terminate()
 
     def terminate(self) -> None:
@@ -152,17 +155,6 @@ class WorkerPool:
             self.close()
         else:
             self.terminate()
-
-
-def worker_pool(workers: int, initializer: Callable[..., None] | None = None,
-                initargs: tuple[Any, ...] = ()) -> WorkerPool:
-    """A :class:`WorkerPool` of ``workers`` processes from :func:`worker_context`.
-
-    The processes start here, before the caller builds anything large: a forked worker maps
-    its parent's heap, and everything allocated before the fork stays resident once more in
-    each worker.
-    """
-    return WorkerPool(workers, initializer, initargs)
 
 
 def _chunked(items: Iterable[Any], chunksize: int) -> Iterator[list[Any]]:

@@ -28,7 +28,7 @@ from weaklesion.datasets import get_adapter
 from weaklesion.datasets.base import Exclusion, Lesion
 from weaklesion.errors import BadImageError, WeaklesionError
 from weaklesion.h5store import PatchWriter, new_store, write_attrs
-from weaklesion.parallel import worker_pool
+from weaklesion.parallel import WorkerPool
 from weaklesion.recist import (
     FitError,
     ellipse_from_recist,
@@ -105,7 +105,7 @@ def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: st
         pool = None
         if workers > 1:
             pool = stack.enter_context(
-                worker_pool(workers, _init_worker, (fmt, dict(settings))))
+                WorkerPool(workers, _init_worker, (fmt, dict(settings))))
         items = adapter.list_items(Path(root), settings)
         log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root,
                  workers)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from weaklesion import PATCH_SIZE
 from weaklesion.atomic import atomic_path
 from weaklesion.h5store import BLOCK, mask_store, read_arrays, read_table, write_masks
-from weaklesion.parallel import worker_pool
+from weaklesion.parallel import WorkerPool
 from weaklesion.recist import ELLIPSE_COLUMNS, Ellipse, grabcut_target, rasterise_ellipse
 
 
@@ -81,7 +81,7 @@ def grabcut_masks(images: np.ndarray, ellipse: np.ndarray, workers: int = 1) -> 
     if workers <= 1:
         return np.stack([_grabcut_one(job) for job in tqdm(jobs, **progress)])
     chunksize = max(1, min(64, len(images) // (workers * 8)))
-    with worker_pool(workers, _init_grabcut_worker) as pool:
+    with WorkerPool(workers, _init_grabcut_worker) as pool:
         return np.stack(list(tqdm(pool.imap(_grabcut_one, jobs, chunksize), **progress)))
 
 
