@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/bench_dag.py [--repeats 3]
 
-Dry-runs the paper's configuration (3 datasets × 3 models × 3 seeds, nothing downloaded yet,
-so every job from the downloads on is planned) in a scratch copy of the workflow, as its
-README says to run it, against a one-rule workflow with nothing to do (Snakemake's start-up).
+Dry-runs the paper's configuration (3 datasets × 2 protocols × 3 models × 3 seeds, nothing
+downloaded yet, so every job from the downloads on is planned) in a scratch copy of the
+workflow, as its README says to run it, against a one-rule workflow with nothing to do
+(Snakemake's start-up).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> Result:
     result = Result(
         name="dag",
         title="DAG build for the paper grid",
-        inputs=(f"config/paper.yaml (3 datasets × 3 models × 3 seeds) in a scratch copy of the "
+        inputs=(f"config/paper.yaml (3 datasets × 2 protocols × 3 models × 3 seeds) in a "
+                f"scratch copy of the "
                 f"workflow with no data: {sum(stats.values()):,} jobs planned, {trained} of "
                 f"them training runs; wall clock, median of {args.repeats} dry runs"),
         table=[

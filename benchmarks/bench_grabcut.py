@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness import (
     Result,
-    Target,
     base_parser,
+    core_scaling,
     demo_archives,
     finish,
     median,
@@ -82,11 +82,8 @@ def main(argv: list[str] | None = None) -> Result:
         {"run": "grabcut_masks, one process", "lesions": f"{serial_n:,}",
          "seconds": f"{serial_s:.2f}", "ms per lesion": f"{one_core:.2f}"},
     ]
-    # "Parallel over all cores", made checkable: 80 % of the ideal speed-up.
-    scaling = Target(f"parallel over all {workers} cores (taken as a speed-up ≥ 80 % of "
-                     f"{workers}×)", speedup, 0.8 * workers, True, "×")
-    scaling.why = ("the stage also reads data.h5 and writes grabcut.h5 in its main process, "
-                   "and the machine's other load takes a share of the cores")
+    scaling = core_scaling(speedup, workers, "the stage also reads data.h5 and writes "
+                           "grabcut.h5 in its main process")
     result = Result(
         name="grabcut",
         title="GrabCut targets",

@@ -1,16 +1,18 @@
 """GPU check: training throughput and peak memory of the paper's networks at both geometries.
 
-Runs the workflow's own training step (weaklesion.training: normalisation, padding, bf16
-autocast, channels_last, the model's loss) on synthetic in-memory batches, so it needs no
-dataset. Prints one row per model × geometry and an estimate of the paper grid's wall time
-(3 datasets × 3 models × 3 seeds) on this card.
+Runs the workflow's own training step (weaklesion.training: normalisation, padding, the
+``train.precision`` arithmetic, channels_last, the model's loss) on synthetic in-memory
+batches, so it needs no dataset. Prints one row per model × geometry × precision and an
+estimate of the paper grid's wall time (3 datasets × 3 models × 3 seeds) on this card.
 
     python benchmarks/gpu_check.py [--encoder resnet101] [--steps 200] [--json out.json]
+        [--precision fp32 bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -26,6 +28,7 @@ from weaklesion.training import (
     LesionArrays,
     TrainSettings,
     _step_rows,
+    autocast,
     mask_loss_scale,
     step_terms,
 )
@@ -50,7 +53,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: int,
-            device: torch.device, graphs: bool = False) -> dict:
+            device: torch.device, graphs: bool = False, precision: str = "bf16") -> dict:
     cuda = device.type == "cuda"
     schedule = paper_schedule(model_name, "ham10000")
     settings = TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
@@ -94,7 +97,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
             continue
         for rows in _step_rows(model_name, size):
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            with autocast(device, precision):
                 terms = step_terms(model, model_name, x, targets, rows, scale)
             terms["loss"].backward()
             if schedule.grad_clip:
@@ -107,7 +110,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
 
     model.eval()
     eval_images = 0
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+    with torch.no_grad(), autocast(device, precision):
         model(batches.inputs(torch.arange(0, 64, device=device)))  # cuDNN autotuning
         _sync(device)
         started = time.perf_counter()
@@ -118,7 +121,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
         _sync(device)
     eval_rate = eval_images / (time.perf_counter() - started)
     return {"model": model_name, "geometry": geometry, "encoder": encoder,
-            "cuda_graphs": graphs,
+            "cuda_graphs": graphs, "precision": precision,
             "batch": size, "train_images_per_s": train_rate,
             "eval_images_per_s": eval_rate,
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
@@ -144,6 +147,8 @@ def main() -> int:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--cuda-graphs", action="store_true",
                         help="also measure each training step captured as one CUDA graph")
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"],
+                        choices=["fp32", "bf16"], help="train.precision values to measure")
     parser.add_argument("--device", default="cuda",
                         help="cuda (default); cpu only to compare or smoke-test on a laptop")
     args = parser.parse_args()
@@ -157,24 +162,25 @@ def main() -> int:
     variants = (False, True) if args.cuda_graphs and device.type == "cuda" else (False,)
     for model_name in args.models:
         for geometry in ("paper", "compact"):
-            for graphs in variants:
+            for graphs, precision in itertools.product(variants, args.precision):
                 try:
                     row = measure(model_name, geometry, args.encoder, args.steps,
-                                  args.warmup, device, graphs)
+                                  args.warmup, device, graphs, precision)
                 except Exception as error:  # report and go on: one failure must not hide the rest
-                    print(f"{model_name} {geometry} graphs={graphs}: FAILED {error!r}",
-                          flush=True)
+                    print(f"{model_name} {geometry} graphs={graphs} {precision}: FAILED "
+                          f"{error!r}", flush=True)
                     continue
                 rows.append(row)
-                print(f"{model_name:7s} {geometry:8s} {'graph' if graphs else 'eager'}  "
+                print(f"{model_name:7s} {geometry:8s} {'graph' if graphs else 'eager'} "
+                      f"{precision}  "
                       f"batch {row['batch']:2d}  "
                       f"train {row['train_images_per_s']:8.1f} img/s  "
                       f"eval {row['eval_images_per_s']:8.1f} img/s  "
                       f"step {row['step_ms']:6.1f} ms  peak {row['peak_memory_gib']:5.2f} GiB",
                       flush=True)
-    for graphs in variants:
-        chosen = [r for r in rows if r["cuda_graphs"] == graphs]
-        label = "CUDA graphs" if graphs else "eager"
+    for graphs, precision in itertools.product(variants, args.precision):
+        chosen = [r for r in rows if (r["cuda_graphs"], r["precision"]) == (graphs, precision)]
+        label = f"{'CUDA graphs' if graphs else 'eager'}, {precision}"
         for geometry in ("paper", "compact"):
             print(f"paper grid (27 runs), {geometry}, {label}: "
                   f"{grid_hours(chosen, geometry, 50):.2f} h at 50 epochs, "

@@ -79,6 +79,15 @@ class Result:
         return record
 
 
+def core_scaling(speedup: float, workers: int, serial_part: str) -> Target:
+    """"Parallel over all cores", made checkable: a speed-up of at least 80 % of the ideal.
+    ``serial_part`` says what the stage does outside its workers, for a missed target."""
+    target = Target(f"parallel over all {workers} cores (taken as a speed-up ≥ 80 % of "
+                    f"{workers}×)", speedup, 0.8 * workers, True, "×")
+    target.why = f"{serial_part}, and the machine's other load takes a share of the cores"
+    return target
+
+
 def machine() -> dict[str, Any]:
     """The facts that decide how comparable two runs are."""
     import numpy

@@ -3,12 +3,13 @@
 
 rule cluster_ellipses:
     input:
-        ellipses="results/{dataset}/ellipses.parquet",
+        ellipses="results/{dataset}/{protocol}/ellipses.parquet",
+        data="results/{dataset}/{protocol}/data.h5",
     output:
-        clusters="results/{dataset}/clusters.parquet",
-        centroids="results/{dataset}/centroids.csv",
+        clusters="results/{dataset}/{protocol}/clusters.parquet",
+        centroids="results/{dataset}/{protocol}/centroids.csv",
     log:
-        "logs/{dataset}/cluster_ellipses.log",
+        "logs/{dataset}/{protocol}/cluster_ellipses.log",
     conda:
         CONDA_ENV
     params:

@@ -1,11 +1,19 @@
 # Helpers shared by the rule files (dataset lookups, target lists).
+import dataclasses
 import re
 
 from weaklesion.archives import manifest_path, read_manifest
-from weaklesion.config import expected_lesions, preprocess_settings, resolve_datasets
+from weaklesion.config import (
+    PROTOCOLS,
+    expected_lesions,
+    preprocess_settings,
+    resolve_datasets,
+    source_settings,
+)
 from weaklesion.demo import DEMO_FILES
+from weaklesion.evaluated_set import evaluation_plan
 
-DATASETS = resolve_datasets(config["datasets"])
+DATASETS = resolve_datasets(config["datasets"], config["protocols"])
 CONDA_ENV = "../envs/weaklesion.yaml"
 
 
@@ -16,6 +24,20 @@ def names_regex(names):
 
 DEMO_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] == "demo"])
 DOWNLOAD_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] == "archives"])
+
+
+wildcard_constraints:
+    dataset=names_regex(DATASETS),
+    protocol=names_regex(PROTOCOLS),
+
+
+def protocols_of(dataset):
+    return DATASETS[dataset]["protocols"]
+
+
+def dataset_runs():
+    """(dataset, protocol) of every configured dataset and protocol."""
+    return [(dataset, protocol) for dataset in DATASETS for protocol in protocols_of(dataset)]
 
 
 def manifest_entries(dataset):
@@ -62,8 +84,12 @@ def adapter_format(wildcards):
     return DATASETS[wildcards.dataset]["format"]
 
 
+def raw_file_settings(wildcards):
+    return source_settings(DATASETS[wildcards.dataset])
+
+
 def preprocessing(wildcards):
-    return preprocess_settings(DATASETS[wildcards.dataset])
+    return preprocess_settings(DATASETS[wildcards.dataset], wildcards.protocol)
 
 
 def demo_options(wildcards):
@@ -78,10 +104,6 @@ def cluster_seed(wildcards):
     return DATASETS[wildcards.dataset]["cluster_seed"]
 
 
-def split_protocol(wildcards):
-    return DATASETS[wildcards.dataset]["protocol"]
-
-
 def split_fractions(wildcards):
     return DATASETS[wildcards.dataset]["split"]
 
@@ -93,24 +115,23 @@ def needs_grabcut(dataset):
     return source["target"] == "grabcut" or source["format"] == "deeplesion"
 
 
-def data_half_targets(dataset):
-    targets = [
-        f"results/{dataset}/split.csv",
-        f"results/{dataset}/clusters.parquet",
-        f"results/{dataset}/ellipses.parquet",
-    ]
+def data_half_targets(dataset, protocol):
+    folder = f"results/{dataset}/{protocol}"
+    targets = [f"{folder}/split.csv", f"{folder}/clusters.parquet", f"{folder}/ellipses.parquet"]
     if needs_grabcut(dataset):
-        targets.append(f"results/{dataset}/grabcut.h5")
+        targets.append(f"{folder}/grabcut.h5")
     return targets
 
 
 def all_runs(filename):
-    """Input function: ``filename`` of every model x seed run of the wildcard's dataset."""
+    """Input function: ``filename`` of every model x seed run of the wildcards' dataset and
+    protocol."""
 
     def runs(wildcards):
         return expand(
-            "results/{dataset}/{model}/seed{seed}/{filename}",
+            "results/{dataset}/{protocol}/{model}/seed{seed}/{filename}",
             dataset=wildcards.dataset,
+            protocol=wildcards.protocol,
             model=MODELS,
             seed=SEEDS,
             filename=filename,
@@ -124,8 +145,9 @@ def first_seed_runs(filename):
 
     def runs(wildcards):
         return expand(
-            "results/{dataset}/{model}/seed{seed}/{filename}",
+            "results/{dataset}/{protocol}/{model}/seed{seed}/{filename}",
             dataset=wildcards.dataset,
+            protocol=wildcards.protocol,
             model=MODELS,
             seed=min(SEEDS),
             filename=filename,
@@ -143,12 +165,12 @@ FIGURES = (
 )
 
 
-def figure_targets(dataset):
-    return [f"results/figures/{dataset}/{name}.png" for name in FIGURES]
+def figure_targets(dataset, protocol):
+    return [f"results/figures/{dataset}/{protocol}/{name}.png" for name in FIGURES]
 
 
 def all_summaries():
-    return [summary for dataset in DATASETS for summary in model_targets(dataset)]
+    return [summary for run in dataset_runs() for summary in model_targets(*run)]
 
 
 def dataset_formats():
@@ -158,8 +180,8 @@ def dataset_formats():
 def all_targets():
     return [
         target
-        for dataset in DATASETS
-        for target in data_half_targets(dataset) + model_targets(dataset) + figure_targets(dataset)
+        for run in dataset_runs()
+        for target in data_half_targets(*run) + model_targets(*run) + figure_targets(*run)
     ] + [
         "results/tables/paper_table.md",
         "results/provenance/config.yaml",
@@ -186,12 +208,17 @@ def encoder_weights_file(wildcards):
     return weights
 
 
+def protocol_folder(wildcards):
+    return f"results/{wildcards.dataset}/{wildcards.protocol}"
+
+
 def training_inputs(wildcards):
+    folder = protocol_folder(wildcards)
     inputs = {
-        "data": f"results/{wildcards.dataset}/data.h5",
+        "data": f"{folder}/data.h5",
         "targets": training_target_file(wildcards),
-        "clusters": f"results/{wildcards.dataset}/clusters.parquet",
-        "split": f"results/{wildcards.dataset}/split.csv",
+        "clusters": f"{folder}/clusters.parquet",
+        "split": f"{folder}/split.csv",
     }
     weights = encoder_weights_file(wildcards)
     if weights:
@@ -201,8 +228,8 @@ def training_inputs(wildcards):
 
 def training_target_file(wildcards):
     if DATASETS[wildcards.dataset]["target"] == "grabcut":
-        return f"results/{wildcards.dataset}/grabcut.h5"
-    return f"results/{wildcards.dataset}/targets.h5"
+        return f"{protocol_folder(wildcards)}/grabcut.h5"
+    return f"{protocol_folder(wildcards)}/targets.h5"
 
 
 def training_target_name(wildcards):
@@ -210,24 +237,41 @@ def training_target_name(wildcards):
 
 
 def dataset_settings(wildcards):
-    return DATASETS[wildcards.dataset]
+    """The dataset's settings as one protocol's run sees them (not the list of protocols, so
+    adding a protocol leaves the others' jobs as they are)."""
+    settings = {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "protocols"}
+    return {**settings, "protocol": wildcards.protocol}
 
 
 def train_config(wildcards):
     return TRAIN
 
 
+def evaluated_set(wildcards):
+    """Which lesions a run is scored on, against which masks (weaklesion.evaluated_set)."""
+    plan = evaluation_plan(
+        DATASETS[wildcards.dataset]["format"], wildcards.protocol, wildcards.model
+    )
+    return dataclasses.asdict(plan)
+
+
 def evaluation_reference(wildcards):
-    """Ground-truth masks where they exist; DeepLesion is scored against GrabCut targets."""
-    if DATASETS[wildcards.dataset]["format"] == "deeplesion":
-        return f"results/{wildcards.dataset}/grabcut.h5"
-    return f"results/{wildcards.dataset}/data.h5"
+    """Ground-truth masks where they exist; DeepLesion is scored against GrabCut targets
+    (and, under protocol paper, its A1+L against its training targets)."""
+    reference = evaluated_set(wildcards)["reference"]
+    store = {"mask": "data.h5", "grabcut": "grabcut.h5", "ellipse": "targets.h5"}[reference]
+    return f"{protocol_folder(wildcards)}/{store}"
 
 
-def evaluation_reference_name(wildcards):
+def figure_reference(wildcards):
+    """The masks the segmentation figure contours as the reference: the test split's."""
     if DATASETS[wildcards.dataset]["format"] == "deeplesion":
-        return "grabcut"
-    return "mask"
+        return f"{protocol_folder(wildcards)}/grabcut.h5"
+    return f"{protocol_folder(wildcards)}/data.h5"
+
+
+def figure_reference_name(wildcards):
+    return "grabcut" if DATASETS[wildcards.dataset]["format"] == "deeplesion" else "mask"
 
 
 def expected_checkpoint(wildcards):
@@ -238,10 +282,11 @@ def expected_checkpoint(wildcards):
     }
 
 
-def model_targets(dataset):
+def model_targets(dataset, protocol):
     return expand(
-        "results/{dataset}/{model}/seed{seed}/summary.json",
+        "results/{dataset}/{protocol}/{model}/seed{seed}/summary.json",
         dataset=dataset,
+        protocol=protocol,
         model=MODELS,
         seed=SEEDS,
     )

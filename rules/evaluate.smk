@@ -1,19 +1,20 @@
-# Score each trained model on its dataset's test split with the paper's metrics.
+# Score each trained model with the paper's metrics: on its test split, or, under protocol
+# paper, on exactly the lesions the released code scored (weaklesion.evaluation).
 
 
 rule evaluate_model:
     input:
-        model="results/{dataset}/{model}/seed{seed}/model.pt",
-        data="results/{dataset}/data.h5",
+        model="results/{dataset}/{protocol}/{model}/seed{seed}/model.pt",
+        data="results/{dataset}/{protocol}/data.h5",
         reference=evaluation_reference,
-        clusters="results/{dataset}/clusters.parquet",
-        split="results/{dataset}/split.csv",
+        clusters="results/{dataset}/{protocol}/clusters.parquet",
+        split="results/{dataset}/{protocol}/split.csv",
     output:
-        metrics="results/{dataset}/{model}/seed{seed}/metrics.parquet",
-        summary="results/{dataset}/{model}/seed{seed}/summary.json",
-        predictions="results/{dataset}/{model}/seed{seed}/test_predictions.h5",
+        metrics="results/{dataset}/{protocol}/{model}/seed{seed}/metrics.parquet",
+        summary="results/{dataset}/{protocol}/{model}/seed{seed}/summary.json",
+        predictions="results/{dataset}/{protocol}/{model}/seed{seed}/test_predictions.h5",
     log:
-        "results/{dataset}/{model}/seed{seed}/evaluate.log",
+        "results/{dataset}/{protocol}/{model}/seed{seed}/evaluate.log",
     wildcard_constraints:
         model=MODEL_REGEX,
         seed=r"\d+",
@@ -25,7 +26,7 @@ rule evaluate_model:
         mem_mb=in_memory_mb,
         runtime=30,
     params:
-        reference_name=evaluation_reference_name,
+        evaluated=evaluated_set,
         expect=expected_checkpoint,
         batch_size=config["evaluate"]["batch_size"],
         device=config["evaluate"]["device"],

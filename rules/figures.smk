@@ -11,25 +11,25 @@ localrules:
 
 rule figure_clusters:
     input:
-        data="results/{dataset}/data.h5",
-        clusters="results/{dataset}/clusters.parquet",
+        data="results/{dataset}/{protocol}/data.h5",
+        clusters="results/{dataset}/{protocol}/clusters.parquet",
     output:
         png=report(
-            "results/figures/{dataset}/clusters.png",
+            "results/figures/{dataset}/{protocol}/clusters.png",
             caption="../report/figure_clusters.rst",
             category="Figures",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/clusters.pdf",
+        pdf="results/figures/{dataset}/{protocol}/clusters.pdf",
         scatter_png=report(
-            "results/figures/{dataset}/cluster_parameters.png",
+            "results/figures/{dataset}/{protocol}/cluster_parameters.png",
             caption="../report/figure_cluster_parameters.rst",
             category="Figures",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
-        scatter_pdf="results/figures/{dataset}/cluster_parameters.pdf",
+        scatter_pdf="results/figures/{dataset}/{protocol}/cluster_parameters.pdf",
     log:
-        "logs/{dataset}/figure_clusters.log",
+        "logs/{dataset}/{protocol}/figure_clusters.log",
     conda:
         CONDA_ENV
     script:
@@ -38,24 +38,24 @@ rule figure_clusters:
 
 rule figure_segmentations:
     input:
-        data="results/{dataset}/data.h5",
-        targets="results/{dataset}/targets.h5",
-        reference=evaluation_reference,
+        data="results/{dataset}/{protocol}/data.h5",
+        targets="results/{dataset}/{protocol}/targets.h5",
+        reference=figure_reference,
         predictions=first_seed_runs("test_predictions.h5"),
     output:
         png=report(
-            "results/figures/{dataset}/segmentations.png",
+            "results/figures/{dataset}/{protocol}/segmentations.png",
             caption="../report/figure_segmentations.rst",
             category="Figures",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/segmentations.pdf",
+        pdf="results/figures/{dataset}/{protocol}/segmentations.pdf",
     log:
-        "logs/{dataset}/figure_segmentations.log",
+        "logs/{dataset}/{protocol}/figure_segmentations.log",
     conda:
         CONDA_ENV
     params:
-        reference_name=evaluation_reference_name,
+        reference_name=figure_reference_name,
     script:
         "../workflow_scripts/figure_segmentations.py"
 
@@ -65,14 +65,14 @@ rule figure_training_curves:
         histories=all_runs("history.csv"),
     output:
         png=report(
-            "results/figures/{dataset}/training_curves.png",
+            "results/figures/{dataset}/{protocol}/training_curves.png",
             caption="../report/figure_training_curves.rst",
             category="Figures",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/training_curves.pdf",
+        pdf="results/figures/{dataset}/{protocol}/training_curves.pdf",
     log:
-        "logs/{dataset}/figure_training_curves.log",
+        "logs/{dataset}/{protocol}/figure_training_curves.log",
     conda:
         CONDA_ENV
     script:
@@ -84,14 +84,14 @@ rule figure_metric_distributions:
         metrics=all_runs("metrics.parquet"),
     output:
         png=report(
-            "results/figures/{dataset}/metric_distributions.png",
+            "results/figures/{dataset}/{protocol}/metric_distributions.png",
             caption="../report/figure_metric_distributions.rst",
             category="Figures",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/metric_distributions.pdf",
+        pdf="results/figures/{dataset}/{protocol}/metric_distributions.pdf",
     log:
-        "logs/{dataset}/figure_metric_distributions.log",
+        "logs/{dataset}/{protocol}/figure_metric_distributions.log",
     conda:
         CONDA_ENV
     script:

@@ -80,6 +80,6 @@ rule locate_source:
     params:
         format=adapter_format,
         root=raw_root,
-        settings=preprocessing,
+        settings=raw_file_settings,
     script:
         "../workflow_scripts/locate_source.py"

@@ -1,4 +1,5 @@
-# Stage 2: every lesion as a 120x120 patch with its mask and weak-label ellipse, in one HDF5.
+# Stage 2: every lesion as a 120x120 patch with its mask and weak-label ellipse, in one HDF5,
+# per protocol: from here on everything is made once for each protocol of a dataset.
 
 
 rule preprocess:
@@ -6,15 +7,15 @@ rule preprocess:
         listing="results/{dataset}/source_files.tsv",
         tree=unpacked_tree,
     output:
-        data="results/{dataset}/data.h5",
+        data="results/{dataset}/{protocol}/data.h5",
         excluded=report(
-            "results/{dataset}/excluded.csv",
+            "results/{dataset}/{protocol}/excluded.csv",
             caption="../report/excluded.rst",
             category="Data",
-            subcategory="{dataset}",
+            subcategory="{dataset} ({protocol})",
         ),
     log:
-        "logs/{dataset}/preprocess.log",
+        "logs/{dataset}/{protocol}/preprocess.log",
     conda:
         CONDA_ENV
     threads: 8

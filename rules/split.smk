@@ -3,16 +3,16 @@
 
 rule split_dataset:
     input:
-        data="results/{dataset}/data.h5",
+        data="results/{dataset}/{protocol}/data.h5",
     output:
-        split="results/{dataset}/split.csv",
+        split="results/{dataset}/{protocol}/split.csv",
     log:
-        "logs/{dataset}/split_dataset.log",
+        "logs/{dataset}/{protocol}/split_dataset.log",
     conda:
         CONDA_ENV
     params:
         format=adapter_format,
-        protocol=split_protocol,
+        protocol="{protocol}",
         fractions=split_fractions,
     script:
         "../workflow_scripts/split_dataset.py"

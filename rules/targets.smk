@@ -3,26 +3,30 @@
 
 rule ellipse_targets:
     input:
-        data="results/{dataset}/data.h5",
+        data="results/{dataset}/{protocol}/data.h5",
     output:
-        ellipses="results/{dataset}/ellipses.parquet",
-        targets="results/{dataset}/targets.h5",
+        ellipses="results/{dataset}/{protocol}/ellipses.parquet",
+        targets="results/{dataset}/{protocol}/targets.h5",
     log:
-        "logs/{dataset}/ellipse_targets.log",
+        "logs/{dataset}/{protocol}/ellipse_targets.log",
     conda:
         CONDA_ENV
+    threads: 8
+    resources:
+        mem_mb=in_memory_mb,
+        runtime=grabcut_runtime,
     script:
         "../workflow_scripts/ellipse_targets.py"
 
 
 rule grabcut_targets:
     input:
-        data="results/{dataset}/data.h5",
-        targets="results/{dataset}/targets.h5",
+        data="results/{dataset}/{protocol}/data.h5",
+        targets="results/{dataset}/{protocol}/targets.h5",
     output:
-        grabcut="results/{dataset}/grabcut.h5",
+        grabcut="results/{dataset}/{protocol}/grabcut.h5",
     log:
-        "logs/{dataset}/grabcut_targets.log",
+        "logs/{dataset}/{protocol}/grabcut_targets.log",
     conda:
         CONDA_ENV
     threads: 8

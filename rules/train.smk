@@ -5,10 +5,10 @@ rule train_model:
     input:
         unpack(training_inputs),
     output:
-        model="results/{dataset}/{model}/seed{seed}/model.pt",
-        history="results/{dataset}/{model}/seed{seed}/history.csv",
+        model="results/{dataset}/{protocol}/{model}/seed{seed}/model.pt",
+        history="results/{dataset}/{protocol}/{model}/seed{seed}/history.csv",
     log:
-        "results/{dataset}/{model}/seed{seed}/train.log",
+        "results/{dataset}/{protocol}/{model}/seed{seed}/train.log",
     wildcard_constraints:
         model=MODEL_REGEX,
         seed=r"\d+",
@@ -23,6 +23,6 @@ rule train_model:
         dataset=dataset_settings,
         train=train_config,
         target_name=training_target_name,
-        checkpoint_dir="results/{dataset}/{model}/seed{seed}/checkpoints",
+        checkpoint_dir="results/{dataset}/{protocol}/{model}/seed{seed}/checkpoints",
     script:
         "../workflow_scripts/train_model.py"

@@ -33,10 +33,10 @@ from workflow_helpers import REPO_ROOT, copy_tree, copy_workflow, run_snakemake
 
 from weaklesion.checkpoints import read_checkpoint
 
-MODEL_RUN = "results/demo/A1/seed0"
+MODEL_RUN = "results/demo/paper/A1/seed0"
 # The data half plus the weak targets: everything training reads.
-DATA_TARGETS = ("results/demo/split.csv", "results/demo/clusters.parquet",
-                "results/demo/targets.h5")
+DATA_TARGETS = ("results/demo/paper/split.csv", "results/demo/paper/clusters.parquet",
+                "results/demo/paper/targets.h5")
 FINAL_TARGETS = ("results/tables/paper_table.md",)
 EPOCHS = 3
 POLL_S = 0.01

@@ -24,7 +24,7 @@ import pandas as pd
 
 from weaklesion import PATCH_SIZE
 from weaklesion.clustering import cluster_ellipses
-from weaklesion.datasets.base import Lesion
+from weaklesion.datasets.base import Lesion, WeakLabel
 from weaklesion.h5store import PatchWriter, write_attrs, write_masks
 from weaklesion.metrics import lesion_metrics
 from weaklesion.recist import Ellipse, fit_ellipse_to_mask, mask_iou, rasterise_ellipse
@@ -129,15 +129,18 @@ def write_data(path: Path, kind: str, ids: list[str], ellipses: np.ndarray,
                 image = lesion_image(masks[i], rng, grey=False)
                 ellipse = fit_ellipse_to_mask(masks[i])
                 lesion = Lesion(lesion_id, f"G{i // 2}", f"{lesion_id}.jpg", image, masks[i])
-                writer.append(lesion, ellipse.as_array(), mask_iou(
-                    rasterise_ellipse(ellipse, masks[i].shape), masks[i]))
+                iou = mask_iou(rasterise_ellipse(ellipse, masks[i].shape), masks[i])
+                writer.append(lesion, WeakLabel(ellipse.as_array(), ellipse.as_array(),
+                                                masks[i].shape, iou))
             else:
                 filled = rasterise_ellipse(Ellipse(*map(float, ellipses[i])),
                                            (PATCH_SIZE, PATCH_SIZE))
                 image = lesion_image(filled, rng, grey=True)
                 lesion = Lesion(lesion_id, f"P{i // 2}", f"{lesion_id}.png", image,
                                 recist=recist_of(ellipses[i]))
-                writer.append(lesion, ellipses[i].astype(np.float32), float("nan"))
+                params = ellipses[i].astype(np.float32)
+                writer.append(lesion, WeakLabel(params, params, (PATCH_SIZE, PATCH_SIZE),
+                                                float("nan")))
         writer.close()
     return masks
 

@@ -24,6 +24,7 @@ import bench_memory  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_noop  # noqa: E402
 import bench_preprocess  # noqa: E402
+import bench_rendering  # noqa: E402
 import markdown_section  # noqa: E402
 
 # Tiny synthetic datasets: (lesions, width, height) of the HAM10000-layout generator.
@@ -69,7 +70,8 @@ def test_metrics_benchmark(tmp_path, cache):
 
 def test_dag_benchmark_plans_the_paper_grid(tmp_path, cache):
     record = run(bench_dag, tmp_path, cache, "--repeats", "1")
-    assert record["numbers"]["jobs"]["train_model"] == 3 * 3 * 3
+    # 3 datasets × 2 protocols × 3 models × 3 seeds
+    assert record["numbers"]["jobs"]["train_model"] == 3 * 2 * 3 * 3
 
 
 def test_noop_benchmark_schedules_nothing_after_a_run(tmp_path, cache):
@@ -94,6 +96,12 @@ def test_grabcut_benchmark(tmp_path, cache):
                  "--height", TINY[2], "--serial", "2")
     assert record["numbers"]["lesions"] == 6 and record["numbers"]["serial_lesions"] == 2
     assert [what for what, _ in record["reported"]][0].startswith("time per lesion")
+
+
+def test_rendering_benchmark_times_every_released_recipe(tmp_path, cache):
+    record = run(bench_rendering, tmp_path, cache, "--count", "2", "--lesions", "4")
+    assert [row["recipe"] for row in record["table"]] == ["ham10000", "lits", "deeplesion"]
+    assert all(ms > 0 for ms in record["numbers"]["ms_per_lesion"].values())
 
 
 def test_memory_benchmark_samples_each_stage(tmp_path, cache):

@@ -28,18 +28,19 @@ def weaklesion(*args: str | Path) -> subprocess.CompletedProcess:
 
 def write_run(results: Path, dataset: str, model: str, seed: int, iou: float) -> None:
     """A summary.json as the evaluate step writes it."""
-    path = results / dataset / model / f"seed{seed}" / "summary.json"
+    path = results / dataset / "paper" / model / f"seed{seed}" / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"iou": iou, "dice": 85.0, "vs": 90.0, "center_error": 2.5,
                "perimeter_error": 9.0, "hausdorff": 10.0, "hd95": 7.0, "dataset": dataset,
-               "model": model, "seed": seed, "n_lesions": 20, "reference": "mask"}
+               "protocol": "paper", "model": model, "seed": seed, "n_lesions": 20,
+               "reference": "mask"}
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def results_folder(root: Path) -> Path:
     results = root / "results"
-    (results / "ham").mkdir(parents=True)
-    with h5py.File(results / "ham" / "data.h5", "w") as h5:
+    (results / "ham" / "paper").mkdir(parents=True)
+    with h5py.File(results / "ham" / "paper" / "data.h5", "w") as h5:
         write_attrs(h5, fmt="ham10000", dataset="ham", settings={"format": "ham10000"})
     for seed, iou in enumerate([80.0, 82.0, 84.0]):
         write_run(results, "ham", "A1", seed, iou)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from workflow_helpers import (
     DATA_HALF_OUTPUTS,
     REPO_ROOT,
@@ -50,6 +51,14 @@ BAD_CONFIGS = {
                        ["'dicom' is not one of", "['datasets']['demo']['format']"]),
     "lits without path": (lits_without_path(), ["datasets.mylits.path", "'lits'"]),
     "no datasets": ({"datasets": {}}, ["['datasets']"]),
+    "unknown protocol": (with_top_level(protocols=["paper", "faithful"]),
+                         ["'faithful' is not one of", "['protocols']"]),
+    "protocol twice": (with_top_level(protocols=["paper", "paper"]),
+                       ["has non-unique elements", "['protocols']"]),
+    "protocol and protocols": (tiny_demo_config(protocol="paper", protocols=["corrected"]),
+                               ["datasets.demo: give either protocol or protocols"]),
+    "unknown precision": (with_top_level(train={"precision": "fp16"}),
+                          ["'fp16' is not one of", "['train']['precision']"]),
 }
 
 
@@ -67,7 +76,7 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path: Path, config, 
 def test_k_above_the_number_of_lesions_fails_clustering(completed_demo: CompletedRun,
                                                         tmp_path: Path):
     workdir = copy_tree(completed_demo.workdir, tmp_path / "wf")
-    n_lesions = len(pd.read_parquet(workdir / "results" / "demo" / "ellipses.parquet"))
+    n_lesions = len(pd.read_parquet(workdir / "results" / "demo" / "paper" / "ellipses.parquet"))
     write_config(workdir, tiny_demo_config(k=n_lesions + 1))
 
     result = run_snakemake(workdir, *DATA_HALF_OUTPUTS)
@@ -76,10 +85,10 @@ def test_k_above_the_number_of_lesions_fails_clustering(completed_demo: Complete
     message = f"datasets.demo.k = {n_lesions + 1} is larger than the number of lesions " \
               f"({n_lesions})"
     assert message in result.stdout
-    assert message in (workdir / "logs" / "demo" / "cluster_ellipses.log").read_text()
+    assert message in (workdir / "logs" / "demo" / "paper" / "cluster_ellipses.log").read_text()
     # The outputs of the k that worked must not stay behind looking up to date.
-    assert not (workdir / "results" / "demo" / "clusters.parquet").exists()
-    assert not (workdir / "results" / "demo" / "centroids.csv").exists()
+    assert not (workdir / "results" / "demo" / "paper" / "clusters.parquet").exists()
+    assert not (workdir / "results" / "demo" / "paper" / "centroids.csv").exists()
 
 
 # --- config/paper.yaml -------------------------------------------------------------------
@@ -105,11 +114,20 @@ def test_paper_config_plans_downloads_and_every_dataset(tmp_path: Path):
     stats = plan.stats
     assert stats["download_archive"] == manifest_rows("ham10000") + manifest_rows("deeplesion")
     assert stats["verify_archives"] == stats["unpack_archives"] == 2
-    for rule in ("locate_source", "preprocess", "ellipse_targets", "cluster_ellipses",
-                 "split_dataset"):
-        assert stats[rule] == len(PAPER_DATASETS), rule
-    grabcut = {job.wildcards["dataset"] for job in plan.jobs if job.rule == "grabcut_targets"}
-    assert "deeplesion" in grabcut  # its only evaluation target: there are no masks
+    # The raw files are located once per dataset, and processed once per protocol.
+    assert stats["locate_source"] == len(PAPER_DATASETS)
+    for rule in ("preprocess", "ellipse_targets", "cluster_ellipses", "split_dataset"):
+        assert stats[rule] == 2 * len(PAPER_DATASETS), rule
+        runs = {(job.wildcards["dataset"], job.wildcards["protocol"])
+                for job in plan.jobs if job.rule == rule}
+        assert runs == {(d, p) for d in PAPER_DATASETS for p in ("paper", "corrected")}, rule
+    grabcut = {(job.wildcards["dataset"], job.wildcards["protocol"])
+               for job in plan.jobs if job.rule == "grabcut_targets"}
+    # DeepLesion's only evaluation target, as it has no masks.
+    assert grabcut == {("deeplesion", "paper"), ("deeplesion", "corrected")}
+    # fp32, as the released code trained.
+    assert yaml.safe_load((REPO_ROOT / "config" / "paper.yaml").read_text())["train"][
+        "precision"] == "fp32"
     downloads = {job.wildcards["dataset"] for job in plan.jobs if job.rule == "download_archive"}
     assert downloads == {"ham10k", "deeplesion"}
 

@@ -26,7 +26,12 @@ from weaklesion.datasets.deeplesion import (
     neighbour_channels,
 )
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
-from weaklesion.recist import ellipse_from_recist, mask_iou, rasterise_ellipse
+from weaklesion.recist import (
+    ellipse_from_recist,
+    mask_iou,
+    rasterise_ellipse,
+    released_recist_features,
+)
 
 ADAPTER = DeepLesionAdapter()
 PAPER = {"protocol": "paper", "on_bad_image": "fail"}
@@ -49,9 +54,13 @@ def only_lesion(result):
     return lesion
 
 
-def expected_uint8(hu, lesion_window):
+def expected_uint8(hu, lesion_window, settings=PAPER):
+    """The windowed value: rounded under corrected, truncated under paper (so that 255 marks
+    exactly the saturated pixels the released GrabCut saw)."""
     low, high = lesion_window
-    return np.clip(np.rint((np.asarray(hu, float) - low) / (high - low) * 255), 0, 255)
+    scaled = (np.asarray(hu, float) - low) / (high - low) * 255
+    rounded = np.floor(scaled) if settings["protocol"] == "paper" else np.rint(scaled)
+    return np.clip(rounded, 0, 255)
 
 
 def in_patch(lesion: FixtureLesion) -> FixtureLesion:
@@ -100,16 +109,18 @@ def test_ids_groups_and_official_split(root):
         assert all(isinstance(value, str | int | float) for value in lesion.meta.values())
 
 
+@pytest.mark.parametrize("settings", [PAPER, CORRECTED], ids=["paper", "corrected"])
 @pytest.mark.parametrize("row", range(9))
-def test_recist_is_shifted_onto_the_drawn_lesion(root, row):
+def test_recist_is_shifted_onto_the_drawn_lesion(root, row, settings):
     truth = fixture_lesions()[row]
-    lesion = only_lesion(load_row(root, row))
+    lesion = only_lesion(load_row(root, row, settings))
     # The box is centred on the lesion, so the lesion's centre lands on the patch centre.
     expected = truth.recist() - (np.array(truth.centre) - PATCH_SIZE // 2)
     np.testing.assert_allclose(lesion.recist, expected, atol=1e-3)
     drawn = in_patch(truth).mask((PATCH_SIZE, PATCH_SIZE))
     key_channel = lesion.image[..., 1]
-    assert (key_channel[drawn] == expected_uint8(LESION_HU, window(truth.patient))).all()
+    assert (key_channel[drawn] == expected_uint8(LESION_HU, window(truth.patient),
+                                                 settings)).all()
     # Rasterising rounds the outline to pixels (IoU ~0.96-0.97 when exact); a shift of one
     # pixel drops the IoU below 0.88 and leaves over 7 % of the lesion outside.
     from_recist = rasterise_ellipse(ellipse_from_recist(lesion.recist), drawn.shape)
@@ -137,9 +148,10 @@ def test_paper_protocol_reproduces_the_clamped_shift_of_wide_boxes(root):
         (2, [{6: 1.0}, {8: 1.0}, {9: 1.0}]),  # 1 mm at slice 8: slice 10 is clamped to 9
     ],
 )
-def test_channels_are_the_neighbour_slices_windowed(root, row, channel_slices):
+@pytest.mark.parametrize("settings", [PAPER, CORRECTED], ids=["paper", "corrected"])
+def test_channels_are_the_neighbour_slices_windowed(root, row, channel_slices, settings):
     truth = fixture_lesions()[row]
-    lesion = only_lesion(load_row(root, row))
+    lesion = only_lesion(load_row(root, row, settings))
     x0 = truth.centre[0] - PATCH_SIZE // 2
     # A background pixel: patch (row 60, col 110) is image column x0 + 110.
     x = x0 + 110
@@ -147,7 +159,8 @@ def test_channels_are_the_neighbour_slices_windowed(root, row, channel_slices):
     assert not any(inside_any)
     for channel, weights in enumerate(channel_slices):
         hu = sum(weight * background_hu(s, x) for s, weight in weights.items())
-        assert lesion.image[60, 110, channel] == expected_uint8(hu, window(truth.patient))
+        assert lesion.image[60, 110, channel] == expected_uint8(hu, window(truth.patient),
+                                                                settings)
 
 
 @pytest.mark.parametrize(
@@ -183,6 +196,21 @@ def test_border_is_replicated(root):
     image = only_lesion(load_row(root, 2)).image
     assert (image[:, :50] == image[:, 50:51]).all()
     assert (image[:, 50] != image[:, 60]).any()  # the background ramp is visible
+
+
+def test_paper_weak_label_is_the_released_recist_ellipse_angle_unfolded(root):
+    for row in range(9):
+        paper = only_lesion(load_row(root, row, PAPER))
+        expected = released_recist_features(paper.recist)
+        np.testing.assert_allclose(paper.weak_label.ellipse, expected, rtol=1e-6)
+        np.testing.assert_array_equal(paper.weak_label.target_ellipse, paper.weak_label.ellipse)
+        assert paper.weak_label.target_frame == (PATCH_SIZE, PATCH_SIZE)
+        # The same ellipse as the corrected one, but the angle is not folded into [0, 180).
+        corrected = ellipse_from_recist(paper.recist)
+        assert (paper.weak_label.ellipse[4] - corrected.angle) % 180 == pytest.approx(0, abs=1e-3)
+        assert only_lesion(load_row(root, row, CORRECTED)).weak_label is None
+    angles = [only_lesion(load_row(root, row, PAPER)).weak_label.ellipse[4] for row in range(9)]
+    assert min(angles) < 0 or max(angles) >= 180, angles
 
 
 def test_paper_exclusions_only_under_the_paper_protocol(root):

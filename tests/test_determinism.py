@@ -36,7 +36,7 @@ def test_two_fresh_runs_give_byte_identical_results(request, tmp_path_factory, t
     assert result.returncode == 0, result.stdout[-3000:]
     files, again = result_files(first), result_files(second)
     assert set(files) == set(again)
-    for required in ("results/demo/split.csv", "results/demo/clusters.parquet",
+    for required in ("results/demo/paper/split.csv", "results/demo/paper/clusters.parquet",
                      f"{MODEL_RUN}/metrics.parquet", f"{MODEL_RUN}/model.pt",
                      "results/tables/paper_table.csv", "results/tables/paper_table.md"):
         assert required in files

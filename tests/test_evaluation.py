@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from conftest import run_rule_script
 from training_helpers import (
+    SPLIT_SIZES,
     disc,
     save_model,
     split_labels,
@@ -21,6 +23,7 @@ from training_helpers import (
 
 from weaklesion.checkpoints import save_checkpoint
 from weaklesion.errors import WeaklesionError
+from weaklesion.evaluated_set import EvaluationPlan, evaluation_plan
 from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
 from weaklesion.h5store import read_arrays
 from weaklesion.metrics import METRIC_COLUMNS
@@ -166,32 +169,86 @@ def test_summary_averages_the_metrics_and_counts(tmp_path):
         "metrics.parquet", "p.h5", "s.json"]
 
 
-def test_evaluate_rule_script_scores_the_test_split(tmp_path):
-    lesions = synthetic_lesions(16, seed=2)
-    labels = split_labels()
-    stage = write_stage_files(tmp_path / "demo", lesions, labels)
+def evaluate_with_rule_script(tmp_path, plan: EvaluationPlan, sizes=None, reference="data"):
+    """Run workflow_scripts/evaluate_model.py on synthetic stage files; its outputs' folder."""
+    sizes = sizes or SPLIT_SIZES
+    lesions = synthetic_lesions(sum(sizes.values()), seed=2)
+    stage = write_stage_files(tmp_path / "demo", lesions, split_labels(sizes))
     model = save_model(tmp_path / "demo" / "A1" / "seed0" / "model.pt", tiny_settings("A1"))
     run = model.parent
     snakemake = SimpleNamespace(
         input=SimpleNamespace(model=str(model), data=str(stage["data"]),
-                              reference=str(stage["data"]), clusters=str(stage["clusters"]),
+                              reference=str(stage[reference]), clusters=str(stage["clusters"]),
                               split=str(stage["split"])),
         output=SimpleNamespace(metrics=str(run / "metrics.parquet"),
                                summary=str(run / "summary.json"),
                                predictions=str(run / "test_predictions.h5")),
         log=[str(run / "evaluate.log")],
-        params=SimpleNamespace(reference_name="mask", batch_size=4, device="cpu",
+        params=SimpleNamespace(evaluated=dataclasses.asdict(plan), batch_size=4, device="cpu",
                                expect={"name": "A1", "encoder": "resnet18", "num_clusters": 3}),
-        wildcards=SimpleNamespace(dataset="demo", model="A1", seed="0"),
+        wildcards=SimpleNamespace(dataset="demo", protocol="paper", model="A1", seed="0"),
         threads=1,
     )
     run_rule_script("evaluate_model", snakemake)
+    return run, split_labels(sizes)
+
+
+def test_evaluate_rule_script_scores_the_test_split(tmp_path):
+    run, labels = evaluate_with_rule_script(tmp_path, EvaluationPlan())
     metrics = pd.read_parquet(run / "metrics.parquet")
     test_ids = [f"LES_{i:04d}" for i, label in enumerate(labels) if label == "test"]
     assert list(metrics["lesion_id"]) == test_ids
     summary = json.loads((run / "summary.json").read_text())
     assert summary["n_lesions"] == len(test_ids)
-    assert (summary["dataset"], summary["model"], summary["seed"]) == ("demo", "A1", 0)
-    assert (summary["reference"], summary["selected_epoch"]) == ("mask", 1)
+    assert (summary["dataset"], summary["protocol"], summary["model"], summary["seed"]) == (
+        "demo", "paper", "A1", 0)
+    assert (summary["reference"], summary["split"], summary["selected_epoch"]) == (
+        "mask", "test", 1)
     assert summary["dice"] == pytest.approx(metrics["dice"].mean())
-    assert "test metrics (4 lesions)" in (run / "evaluate.log").read_text()
+    assert "metrics (4 lesions)" in (run / "evaluate.log").read_text()
+
+
+def test_evaluate_rule_script_scores_only_whole_batches_in_the_listed_order(tmp_path):
+    """PROTOCOL item 14: the released test loaders scored whole batches of 8 only."""
+    sizes = {"train": 8, "val": 4, "test": 13}
+    run, labels = evaluate_with_rule_script(tmp_path, EvaluationPlan(whole_batches_of=8), sizes)
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    test_ids = [f"LES_{i:04d}" for i, label in enumerate(labels) if label == "test"]
+    assert list(metrics["lesion_id"]) == test_ids[:8]
+    assert "scoring 8 of the 13 test lesions" in (run / "evaluate.log").read_text()
+
+
+def test_evaluate_rule_script_on_the_training_split_against_the_targets(tmp_path):
+    """The released DeepLesion A1+L: the training loader against the training ellipses."""
+    plan = EvaluationPlan(split="train", reference="ellipse")
+    run, labels = evaluate_with_rule_script(tmp_path, plan, reference="targets")
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert list(metrics["lesion_id"]) == [f"LES_{i:04d}" for i, label in enumerate(labels)
+                                          if label == "train"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["split"], summary["reference"]) == ("train", "ellipse")
+
+
+@pytest.mark.parametrize(("fmt", "model", "expected"), [
+    ("ham10000", "A1", EvaluationPlan()),
+    ("ham10000", "A1+L", EvaluationPlan()),
+    ("ham10000", "ACoseg", EvaluationPlan(whole_batches_of=8)),
+    ("demo", "ACoseg", EvaluationPlan(whole_batches_of=8)),
+    ("lits", "A1", EvaluationPlan(whole_batches_of=8)),
+    ("lits", "A1+L", EvaluationPlan(whole_batches_of=8)),
+    ("lits", "ACoseg", EvaluationPlan(whole_batches_of=8)),
+    ("deeplesion", "A1", EvaluationPlan(reference="grabcut")),
+    ("deeplesion", "ACoseg", EvaluationPlan(reference="grabcut", whole_batches_of=8)),
+    ("deeplesion", "A1+L", EvaluationPlan(split="train", reference="ellipse")),
+])
+def test_paper_protocol_scores_what_the_released_code_scored(fmt, model, expected):
+    assert evaluation_plan(fmt, "paper", model) == expected
+    corrected = evaluation_plan(fmt, "corrected", model)
+    assert corrected == EvaluationPlan(reference="grabcut" if fmt == "deeplesion" else "mask")
+
+
+@pytest.mark.parametrize(("count", "scored"), [(1002, 1000), (1630, 1624), (16, 16), (5, 5)])
+def test_whole_batches_leave_out_the_last_partial_batch(count, scored):
+    plan = EvaluationPlan(whole_batches_of=8)
+    assert len(range(count)[plan.scored(count)]) == scored
+    assert EvaluationPlan().scored(count) == slice(0, count)

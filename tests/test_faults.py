@@ -179,8 +179,8 @@ def assert_preprocessing_redone_and_complete(workdir: Path, before: dict[str, in
     assert mtimes(workdir, BEFORE_PREPROCESSING) == before
     assert_every_output_readable(workdir)
     listing = pd.read_csv(workdir / "results/demo/source_files.tsv", sep="\t")
-    excluded = pd.read_csv(workdir / "results/demo/excluded.csv")
-    with h5py.File(workdir / "results/demo/data.h5", "r") as h5:
+    excluded = pd.read_csv(workdir / "results/demo/paper/excluded.csv")
+    with h5py.File(workdir / "results/demo/paper/data.h5", "r") as h5:
         assert len(h5["lesion_id"]) + len(excluded) == len(listing)
 
 
@@ -210,7 +210,7 @@ def test_terminated_preprocessing_job_removes_its_temporary_file(tmp_path):
     assert first.wait() != 0
     results = workdir / "results/demo"
     assert not (results / "data.h5").exists() and temporary_files(results) == []
-    assert "terminated by SIGTERM" in (workdir / "logs/demo/preprocess.log").read_text()
+    assert "terminated by SIGTERM" in (workdir / "logs/demo/paper/preprocess.log").read_text()
     assert_preprocessing_redone_and_complete(workdir, mtimes(workdir, BEFORE_PREPROCESSING))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ import pytest
 from conftest import run_rule_script
 from figure_helpers import (
     MODELS,
+    N_LESIONS,
     SEEDS,
     SQUARE_HALF,
     ellipse_points,
@@ -43,7 +45,7 @@ from weaklesion.figures import (
 )
 from weaklesion.figures.inputs import read_histories, read_metrics, read_rows, run_of
 from weaklesion.figures.style import ELLIPSE_RGB, REFERENCE_RGB
-from weaklesion.h5store import read_arrays
+from weaklesion.h5store import read_arrays, write_masks
 
 RED = (255, 0, 0)
 
@@ -459,3 +461,42 @@ def test_figure_metric_distributions_script(ham, tmp_path):
                      {"metrics": ham.run_files("metrics.parquet")}, {"columns": ["dice"]})
     assert_figure_files(out.png, out.pdf)
     assert "['dice'] distributions of 4 runs" in out.log.read_text()
+
+
+def test_figure_segmentations_script_draws_the_lesions_every_model_scored(ham, tmp_path):
+    """Under protocol paper some runs are scored on fewer lesions (whole batches only) or on
+    others (DeepLesion's A1+L, on the training split): the figure shows the lesions common
+    to the drawn models and leaves out a model that shares none."""
+    a1 = ham.runs[("A1", 0)] / "test_predictions.h5"
+    stored = read_arrays(a1, ["prediction", "lesion_id"])
+    ids = [i.decode() for i in stored["lesion_id"]]
+    fewer = tmp_path / "runs" / "ACoseg" / "seed0" / "test_predictions.h5"
+    fewer.parent.mkdir(parents=True)
+    write_masks(fewer, "prediction", stored["prediction"][:-1], ids[:-1])
+    other = tmp_path / "runs" / "A1+L" / "seed0" / "test_predictions.h5"
+    other.parent.mkdir(parents=True)
+    write_masks(other, "prediction", stored["prediction"], [f"train_{i}" for i in ids])
+    out = run_script("figure_segmentations", tmp_path, {
+        "data": str(ham.data), "targets": str(ham.targets), "reference": str(ham.reference),
+        "predictions": [str(a1), str(fewer), str(other)],
+    }, {"reference_name": ham.reference_name, "n_lesions": len(ids)})
+    assert_figure_files(out.png, out.pdf)
+    log = out.log.read_text()
+    assert "['A1+L'] left out: scored on other lesions than A1" in log
+    shown = ast.literal_eval(re.search(r"lesions (\[.*?\])", log).group(1))
+    assert ids[-1] not in shown and len(shown) == len(ids) - 1
+    assert "segmentation figure of ['A1', 'ACoseg']" in log
+
+
+def test_figure_clusters_script_skips_lesions_without_an_ellipse(ham, tmp_path):
+    data = tmp_path / "data.h5"
+    shutil.copy(ham.data, data)
+    with h5py.File(data, "r+") as h5:
+        h5["ellipse"][3] = np.nan  # a LiTS lesion whose own released features did not fit
+    out = run_script("figure_clusters", tmp_path,
+                     {"data": str(data), "clusters": str(ham.clusters)},
+                     {"rows": 2, "per_row": 3}, extra_outputs=("scatter_png", "scatter_pdf"))
+    assert_figure_files(out.png, out.pdf)
+    log = out.log.read_text()
+    assert "1 lesions without an ellipse of their own are not drawn" in log
+    assert f"cluster figures of {N_LESIONS - 1} lesions" in log

@@ -245,9 +245,10 @@ def test_whole_image_patch_is_the_block_average_of_the_mask_or_refuses_it(
             whole_image_patch(image_path, mask_path)
         assert_names(raised.value, mask_path)
         return
-    patch, patch_mask = whole_image_patch(image_path, mask_path)
+    patch, patch_mask, full_mask = whole_image_patch(image_path, mask_path)
     assert patch.shape == (PATCH_SIZE, PATCH_SIZE, 3) and patch.dtype == np.uint8
     np.testing.assert_array_equal(patch_mask, expected)
+    np.testing.assert_array_equal(full_mask, mask)
 
 
 # --- cut-off files through the dataset adapters ----------------------------------------------

@@ -10,12 +10,17 @@ import pytest
 
 import weaklesion.h5store as h5store
 from weaklesion import PATCH_SIZE, __version__
-from weaklesion.datasets.base import Lesion
+from weaklesion.datasets.base import Lesion, WeakLabel
+from weaklesion.errors import WeaklesionError
 from weaklesion.h5store import (
     PatchWriter,
+    as_levels,
     has_dataset,
+    mask_store,
     read_arrays,
+    read_cluster_table,
     read_table,
+    store_attrs,
     write_attrs,
     write_masks,
 )
@@ -45,13 +50,22 @@ def make_lesions(n=N, *, with_recist=False, seed=0):
     return lesions, np.array(ellipses), ious
 
 
-def write_store(path, lesions, ellipses, ious, *, has_masks=True):
+def target_ellipse(ellipse):
+    """A target ellipse other than the cluster features, on a frame of its own (as the
+    released HAM10000 procedure fits it on the full-size image)."""
+    return ellipse * 5, (450 + int(ellipse[0]), 600)
+
+
+def write_store(path, lesions, ellipses, ious, *, has_masks=True, target_recipe="exact",
+                cluster_rows=()):
     with h5py.File(path, "w") as h5:
         write_attrs(h5, fmt="ham10000", dataset="ham", settings={"protocol": "paper",
-                                                                   "window": [0, 255]})
+                                                                   "window": [0, 255]},
+                    target_recipe=target_recipe)
         writer = PatchWriter(h5, has_masks=has_masks, has_recist=not has_masks)
         for lesion, ellipse, iou in zip(lesions, ellipses, ious, strict=True):
-            writer.append(lesion, ellipse, iou)
+            writer.append(lesion, WeakLabel(ellipse, *target_ellipse(ellipse), iou))
+        writer.append_cluster_rows(cluster_rows)
         writer.close()
         return writer.count
 
@@ -74,6 +88,38 @@ def test_arrays_round_trip(tmp_path, block):
     assert np.array_equal(arrays["ellipse"], ellipses)
     assert np.allclose(arrays["ellipse_iou"], ious)
     assert has_dataset(path, "mask") and not has_dataset(path, "recist")
+    targets = read_arrays(path, ["target_ellipse", "target_frame"])
+    expected = [target_ellipse(e) for e in ellipses]
+    np.testing.assert_allclose(targets["target_ellipse"], [e for e, _ in expected], rtol=1e-6)
+    np.testing.assert_array_equal(targets["target_frame"], [f for _, f in expected])
+    assert not has_dataset(path, "cluster_table")
+
+
+def test_cluster_table_round_trip(tmp_path):
+    lesions, ellipses, ious = make_lesions(3)
+    path = tmp_path / "data.h5"
+    rows = [("L000", np.arange(5.0)), ("gone", np.arange(5.0) + 10), ("L002", np.ones(5))]
+    write_store(path, lesions, ellipses, ious, cluster_rows=rows)
+    table = read_cluster_table(path)
+    assert list(table.columns) == ["lesion_id", *ELLIPSE_COLUMNS]
+    assert list(table["lesion_id"]) == ["L000", "gone", "L002"]
+    np.testing.assert_array_equal(table[ELLIPSE_COLUMNS], np.stack([r[1] for r in rows]))
+    write_store(path, lesions, ellipses, ious)
+    assert read_cluster_table(path) is None
+
+
+def test_mask_stores_hold_bool_masks_or_soft_levels(tmp_path):
+    levels = np.array([[[0, 128], [255, 7]]], dtype=np.uint8)
+    with mask_store(tmp_path / "soft.h5", "ellipse", ["a"], (2, 2), dtype=np.uint8) as stored:
+        stored[:] = levels
+    stored = read_arrays(tmp_path / "soft.h5", ["ellipse"])["ellipse"]
+    np.testing.assert_array_equal(as_levels(stored), levels)
+    write_masks(tmp_path / "binary.h5", "ellipse", levels > 100, ["a"])
+    binary = read_arrays(tmp_path / "binary.h5", ["ellipse"])["ellipse"]
+    assert binary.dtype == bool
+    np.testing.assert_array_equal(as_levels(binary), [[[0, 255], [255, 0]]])
+    with pytest.raises(WeaklesionError, match="float32"):
+        as_levels(levels.astype(np.float32))
 
 
 def test_datasets_are_chunked_and_compressed(tmp_path, block):
@@ -128,6 +174,10 @@ def test_attributes(tmp_path):
         assert h5.attrs["dataset"] == "ham"
         assert h5.attrs["weaklesion_version"] == __version__
         assert json.loads(h5.attrs["settings"]) == {"protocol": "paper", "window": [0, 255]}
+    assert store_attrs(path)["protocol"] == "paper"
+    assert store_attrs(path)["target_recipe"] == "exact"
+    write_store(path, lesions, ellipses, ious, target_recipe="ham10000")
+    assert store_attrs(path)["target_recipe"] == "ham10000"
 
 
 def test_recist_store_without_masks(tmp_path, block):

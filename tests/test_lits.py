@@ -23,9 +23,10 @@ from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, Wea
 
 ADAPTER = LitsAdapter()
 PAPER = {"protocol": "paper", "on_bad_image": "fail"}
+CORRECTED = {"protocol": "corrected", "on_bad_image": "fail"}
 
 
-def load_volume(root, number, settings=PAPER):
+def load_volume(root, number, settings=CORRECTED):
     (item,) = [item for item in ADAPTER.list_items(root, settings) if item.number == number]
     return ADAPTER.load(item, settings)
 
@@ -151,7 +152,7 @@ def test_default_window_keeps_hu_0_to_255_and_the_slice_fills_all_channels(tmp_p
 
 def test_window_setting_maps_hu_linearly(tmp_path):
     write_lits_fixture(tmp_path, numbers=[0])
-    settings = {**PAPER, "window": [-100, 200]}
+    settings = {**CORRECTED, "window": [-100, 200]}
     image = by_slice(load_volume(tmp_path, 0, settings))[4].image
     assert image[50, 50, 0] == 128  # (50 + 100) / 300 · 255 = 127.5, rounded half to even
     assert image[99, 99, 0] == 170  # (100 + 100) / 300 · 255
@@ -174,7 +175,7 @@ def test_small_components_are_excluded_with_their_size(tmp_path):
     for exclusion, area in zip(result.exclusions, (13, 29), strict=True):
         assert f"{area} px" in exclusion.reason and "50 px" in exclusion.reason
         assert exclusion.source == "volume_pt1/volume-0.nii"
-    lowered = load_volume(tmp_path, 0, {**PAPER, "min_component_px": 10})
+    lowered = load_volume(tmp_path, 0, {**CORRECTED, "min_component_px": 10})
     assert lowered.exclusions == []
     assert len(lowered.lesions) == 6
 
@@ -287,3 +288,39 @@ def test_bad_settings_name_the_key(tmp_path, key, value):
     write_lits_fixture(tmp_path, numbers=[0])
     with pytest.raises(ConfigError, match=key):
         load_volume(tmp_path, 0, {**PAPER, key: value})
+
+
+def test_paper_keeps_small_components_and_labels_them_the_released_way(tmp_path):
+    """PROTOCOL items 4-6: the area rule drops nothing, the weak label is fitted and drawn on
+    the crop, and every component the cluster features fit goes into the ellipse table,
+    kept or not."""
+    write_lits_fixture(tmp_path, numbers=[0])
+    corrected = load_volume(tmp_path, 0, CORRECTED)
+    paper = load_volume(tmp_path, 0, PAPER)
+    assert not [e for e in paper.exclusions if "px minimum" in e.reason]
+    kept = {lesion.lesion_id for lesion in paper.lesions}
+    small = {"volume-0_slice-0001_comp-2", "volume-0_slice-0003_comp-2"}
+    assert small <= {e.lesion_id for e in corrected.exclusions}
+    assert small & kept, "a small component passes the released rules"
+    for lesion in paper.lesions:
+        label = lesion.weak_label
+        crop = (lesion.meta["crop_row_max"] - lesion.meta["crop_row_min"] + 1,
+                lesion.meta["crop_col_max"] - lesion.meta["crop_col_min"] + 1)
+        assert label.target_frame == crop
+        assert label.iou >= 0.4
+    table_ids = [lesion_id for lesion_id, _ in paper.cluster_rows]
+    # A lesion whose own features have too few hull points (here a square whose truncated
+    # resize is a square) has no row, and no ellipse of its own.
+    featureless = {lesion.lesion_id for lesion in paper.lesions
+                   if np.isnan(lesion.weak_label.ellipse).all()}
+    assert featureless == {"volume-0_slice-0003_comp-2"}
+    assert kept - featureless <= set(table_ids) and not featureless & set(table_ids)
+    assert table_ids == sorted(table_ids, key=lambda i: paper_order_key(*lits_numbers(i)))
+    # Components excluded by the released rules still have their row in the table.
+    assert set(table_ids) - kept == {e.lesion_id for e in paper.exclusions} & set(table_ids)
+    assert all(lesion.weak_label is None for lesion in corrected.lesions)
+
+
+def lits_numbers(lesion_id: str) -> tuple[int, int, int]:
+    volume, slice_index, component = (part.split("-")[1] for part in lesion_id.split("_"))
+    return int(volume), int(slice_index), int(component)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import h5py
 import numpy as np
 import pandas as pd
@@ -19,13 +20,17 @@ from weaklesion.config import (
     preprocess_settings,
     resolve_dataset,
     resolve_datasets,
+    source_settings,
 )
+from weaklesion.datasets.imaging import read_binary_mask, released_resize_mask
 from weaklesion.datasets.lits import LitsAdapter
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
 from weaklesion.h5store import read_table
 from weaklesion.preprocess import EXCLUDED_COLUMNS, preprocess, source_listing
+from weaklesion.recist import released_cluster_features, released_fit
 
 PAPER = {"protocol": "paper", "on_bad_image": "fail"}
+CORRECTED = {"protocol": "corrected", "on_bad_image": "fail"}
 SKIP = {"protocol": "paper", "on_bad_image": "skip"}
 ARRAYS = ("image", "mask", "recist", "ellipse", "ellipse_iou")
 
@@ -70,7 +75,7 @@ def ham(tmp_path):
 
 def test_ham10000_patches_ellipses_and_ids(tmp_path, ham):
     root, images = ham
-    out, counts = run(tmp_path, "ham10000", root)
+    out, counts = run(tmp_path, "ham10000", root, settings=CORRECTED)
     assert counts == {"kept": 6, "excluded": 0}
     assert len(excluded(out)) == 0
     arrays = stored(out)
@@ -92,18 +97,66 @@ def test_ham10000_patches_ellipses_and_ids(tmp_path, ham):
         assert 0.9 <= row.ellipse_iou <= 1
     with h5py.File(out / "data.h5", "r") as h5:
         assert h5.attrs["format"] == "ham10000" and h5.attrs["dataset"] == "ds"
-        assert json.loads(h5.attrs["settings"]) == PAPER
+        assert json.loads(h5.attrs["settings"]) == CORRECTED
+        assert h5.attrs["target_recipe"] == "exact"
+        # Under corrected the target is drawn from the same ellipse, on the patch.
+        np.testing.assert_array_equal(h5["target_ellipse"][:], h5["ellipse"][:])
+        assert (h5["target_frame"][:] == PATCH_SIZE).all()
 
 
+def test_ham10000_under_paper_keeps_the_released_weak_label(tmp_path, ham):
+    """Cluster features from the truncated 120×120 resize of the mask, the target's ellipse
+    fitted on the full-size mask (PROTOCOL items 7, 8), bilinear image, nearest GT."""
+    root, images = ham
+    out, counts = run(tmp_path, "ham10000", root, settings=PAPER)
+    assert counts == {"kept": 6, "excluded": 0}
+    arrays = stored(out)
+    with h5py.File(out / "data.h5", "r") as h5:
+        assert h5.attrs["target_recipe"] == "ham10000"
+        target_ellipse, frames = h5["target_ellipse"][:], h5["target_frame"][:]
+    for i, image in enumerate(images):
+        full_mask = read_binary_mask(image.mask_path(root))
+        np.testing.assert_allclose(arrays["ellipse"][i], released_cluster_features(full_mask),
+                                   rtol=1e-6)
+        full_fit = released_fit(full_mask.astype(np.uint8) * 255)
+        np.testing.assert_allclose(target_ellipse[i], full_fit, rtol=1e-6)
+        assert tuple(frames[i]) == full_mask.shape
+        np.testing.assert_array_equal(arrays["mask"][i], released_resize_mask(full_mask))
+
+
+def flat_triangle(shape=(120, 160)) -> np.ndarray:
+    """A sliver the released fit gives an ellipse (a poor one) and this project's refuses."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.array([[20, 100], [140, 100], [80, 95]]), 1)
+    return mask.astype(bool)
+
+
+def test_paper_keeps_what_the_released_fit_kept_with_a_warning(tmp_path, ham, caplog):
+    """Item 16: the paper's split is a shuffle over the images kept, so under paper an image
+    is dropped only where the released fit fails, even if this project's fit refuses it."""
+    root, images = ham
+    write_mask(images[2].mask_path(root), flat_triangle())
+    with caplog.at_level("WARNING", logger="weaklesion.preprocess"):
+        out, counts = run(tmp_path, "ham10000", root, settings=PAPER)
+    assert counts == {"kept": 6, "excluded": 0}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert str(images[2].image_path(root)) in warning
+    assert "kept under protocol paper" in warning and "centred outside" in warning
+    out, counts = run(tmp_path, "ham10000", root, settings=CORRECTED, name="corrected")
+    assert counts == {"kept": 5, "excluded": 1}
+    assert excluded(out)["lesion_id"].tolist() == [images[2].image_id]
+
+
+@pytest.mark.parametrize("settings", [PAPER, CORRECTED], ids=["paper", "corrected"])
 @pytest.mark.parametrize("fmt", ["ham10000", "folder"])
-def test_two_workers_write_the_same_bytes_in_the_same_order(tmp_path, fmt):
+def test_two_workers_write_the_same_bytes_in_the_same_order(tmp_path, fmt, settings):
     root = tmp_path / "raw"
     if fmt == "ham10000":
         write_ham_fixture(root, n_images=7)
     else:
         write_folder_fixture(root, n_images=5)
-    one, counts_one = run(tmp_path, fmt, root, workers=1, name="one")
-    two, counts_two = run(tmp_path, fmt, root, workers=2, name="two")
+    one, counts_one = run(tmp_path, fmt, root, settings, workers=1, name="one")
+    two, counts_two = run(tmp_path, fmt, root, settings, workers=2, name="two")
     assert counts_one == counts_two
     arrays_one, arrays_two = stored(one), stored(two)
     assert arrays_one.keys() == arrays_two.keys()
@@ -183,18 +236,23 @@ def test_skip_lists_bad_images_with_their_reason_and_keeps_the_rest(tmp_path, ha
     assert leftovers(out) == ["data.h5", "excluded.csv"]
 
 
-def test_failed_ellipse_fit_is_excluded_not_fatal(tmp_path, ham):
+@pytest.mark.parametrize(("settings", "reason"), [
+    pytest.param(CORRECTED, "convex hull has 4 points, fitEllipse needs 5", id="corrected"),
+    pytest.param(PAPER, "the released full-size ellipse fit has fewer than 5 hull points",
+                 id="paper"),
+])
+def test_failed_ellipse_fit_is_excluded_not_fatal(tmp_path, ham, settings, reason):
     root, images = ham
     # An axis-aligned rectangle: its hull has 4 points, too few for an ellipse.
     rectangle = np.zeros((120, 160), bool)
     rectangle[30:90, 40:120] = True
     write_mask(images[1].mask_path(root), rectangle)
-    out, counts = run(tmp_path, "ham10000", root)  # on_bad_image: fail
+    out, counts = run(tmp_path, "ham10000", root, settings)  # on_bad_image: fail
     assert counts == {"kept": 5, "excluded": 1}
     (row,) = excluded(out).itertuples()
     assert row.lesion_id == images[1].image_id
     assert row.source == str(images[1].image_path(root))
-    assert row.reason.startswith("ellipse fit failed: convex hull has 4 points")
+    assert row.reason == f"ellipse fit failed: {reason}"
     assert images[1].image_id not in set(read_table(out / "data.h5")["lesion_id"])
 
 
@@ -248,7 +306,7 @@ def write_ring_volume(root, number=7):
 def test_lits_drops_ellipses_under_the_minimum_iou(tmp_path):
     root = write_lits_fixture(tmp_path / "lits", numbers=[0])
     ring_id = write_ring_volume(root)
-    out, counts = run(tmp_path, "lits", root)
+    out, counts = run(tmp_path, "lits", root, settings=CORRECTED)
     table = read_table(out / "data.h5")
     assert ring_id not in set(table["lesion_id"])
     assert (table["ellipse_iou"] >= 0.4).all()
@@ -263,7 +321,7 @@ def test_lits_ring_is_kept_without_the_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(LitsAdapter, "min_ellipse_iou", None)
     root = write_lits_fixture(tmp_path / "lits", numbers=[0])
     ring_id = write_ring_volume(root)
-    out, _ = run(tmp_path, "lits", root)
+    out, _ = run(tmp_path, "lits", root, settings=CORRECTED)
     table = read_table(out / "data.h5").set_index("lesion_id")
     assert 0.3 <= table.loc[ring_id, "ellipse_iou"] < 0.4
 
@@ -324,7 +382,7 @@ def test_default_k_per_format(fmt, k):
 
 def test_common_defaults_and_partial_split_override():
     settings = resolve_dataset("ham", {"format": "ham10000", "split": {"seed": 5}})
-    assert settings["protocol"] == "paper"
+    assert settings["protocols"] == ["paper"]
     assert settings["target"] == "ellipse"
     assert settings["on_bad_image"] == "fail"
     assert settings["split"] == {"train": 0.7, "val": 0.2, "test": 0.1, "seed": 5}
@@ -354,14 +412,53 @@ def test_unknown_format_names_the_key():
 def test_preprocess_settings_drop_later_stage_keys():
     settings = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200],
                                      "k": 12, "target": "grabcut"})
-    kept = preprocess_settings(settings)
-    for key in ("k", "target", "split", "cluster_seed"):
+    kept = preprocess_settings(settings, "paper")
+    for key in ("k", "target", "split", "cluster_seed", "protocols"):
         assert key not in kept
     assert kept["window"] == [-100, 200]
     assert kept["format"] == "lits" and kept["path"] == "/x"
     assert kept["protocol"] == "paper" and kept["on_bad_image"] == "fail"
     # Changing k leaves what preprocessing sees untouched.
     other = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200], "k": 3})
-    assert preprocess_settings(other) == kept
+    assert preprocess_settings(other, "paper") == kept
     assert "demo" not in preprocess_settings(resolve_dataset("m", {"format": "demo",
-                                                                   "demo": {"n_images": 5}}))
+                                                                   "demo": {"n_images": 5}}),
+                                             "paper")
+
+
+def test_adding_a_protocol_leaves_the_others_settings_as_they_were():
+    entry = {"format": "lits", "path": "/x"}
+    one = resolve_dataset("d", entry, protocols=["paper"])
+    both = resolve_dataset("d", entry, protocols=["paper", "corrected"])
+    assert both["protocols"] == ["paper", "corrected"]
+    assert preprocess_settings(one, "paper") == preprocess_settings(both, "paper")
+    assert preprocess_settings(both, "corrected") == {**preprocess_settings(both, "paper"),
+                                                      "protocol": "corrected"}
+    # Obtaining and listing the raw files see no protocol at all.
+    assert source_settings(one) == source_settings(both)
+    assert not {"protocol", "protocols"} & set(source_settings(both))
+    with pytest.raises(ConfigError, match="'corrected' is not configured"):
+        preprocess_settings(one, "corrected")
+
+
+@pytest.mark.parametrize(("entry", "default", "expected"), [
+    ({}, ["paper"], ["paper"]),
+    ({}, ["corrected", "paper"], ["corrected", "paper"]),
+    ({"protocol": "corrected"}, ["paper"], ["corrected"]),
+    ({"protocols": ["paper", "corrected"]}, ["paper"], ["paper", "corrected"]),
+])
+def test_a_datasets_own_protocols_win_over_the_top_level_list(entry, default, expected):
+    settings = resolve_dataset("d", {"format": "demo", **entry}, protocols=default)
+    assert settings["protocols"] == expected
+    assert "protocol" not in settings
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"protocol": "paper", "protocols": ["paper"]}, "either protocol or protocols"),
+    ({"protocols": []}, r"datasets\.d\.protocols = \[\]"),
+    ({"protocols": ["paper", "paper"]}, "distinct protocols"),
+    ({"protocol": "faithful"}, r"datasets\.d\.protocol = \['faithful'\]"),
+])
+def test_bad_protocols_name_the_key(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_dataset("d", {"format": "demo", **entry})

@@ -87,7 +87,7 @@ def test_jobs_go_through_sbatch(slurm, slurm_run):
         assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
     assert all(_pid_alive(pid) for pid in slurm["pids"])
     # The trained model's log was written inside a SLURM job.
-    assert (workdir / "results/demo/A1/seed0/train.log").read_text().count("epoch 2:") == 1
+    assert (workdir / "results/demo/paper/A1/seed0/train.log").read_text().count("epoch 2:") == 1
 
 
 def test_results_equal_a_local_run(slurm_run, tmp_path):
@@ -96,10 +96,11 @@ def test_results_equal_a_local_run(slurm_run, tmp_path):
     result = run_snakemake(local, "--resources", "gpu=1", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
     for name in ("split.csv", "centroids.csv", "excluded.csv"):
-        assert (workdir / "results/demo" / name).read_bytes() == (
-            local / "results/demo" / name).read_bytes(), name
-    for relative in ["results/demo/clusters.parquet", "results/demo/ellipses.parquet",
-                     *(f"results/demo/{m}/seed0/metrics.parquet"
+        assert (workdir / "results/demo/paper" / name).read_bytes() == (
+            local / "results/demo/paper" / name).read_bytes(), name
+    for relative in ["results/demo/paper/clusters.parquet",
+                     "results/demo/paper/ellipses.parquet",
+                     *(f"results/demo/paper/{m}/seed0/metrics.parquet"
                        for m in ("A1", "A1+L", "ACoseg"))]:
         pd.testing.assert_frame_equal(pd.read_parquet(workdir / relative),
                                       pd.read_parquet(local / relative), obj=relative)

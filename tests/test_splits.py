@@ -141,12 +141,40 @@ def test_ham10000_paper_protocol_splits_by_image_and_leaks_groups():
         assert (split.groupby("group_id")["split"].nunique() > 1).any()
 
 
+def test_paper_order_is_the_released_listing_of_each_split():
+    """A loader over ``ind[val:]`` lists the test images in the shuffled order; which ones a
+    drop-last loader leaves out depends on it (PROTOCOL item 14)."""
+    n = 200
+    split = make_split(table_of([f"g{i}" for i in range(n)]), fmt="ham10000",
+                       protocol="paper", fractions=FRACTIONS)
+    state = random.getstate()
+    try:
+        random.seed(1)
+        ind = np.arange(n)
+        random.shuffle(ind)
+    finally:
+        random.setstate(state)
+    bounds = {"train": (0, 140), "val": (140, 180), "test": (180, 200)}
+    for name, (start, stop) in bounds.items():
+        rows = split[split["split"] == name].sort_values("order")
+        assert list(rows["order"]) == list(range(stop - start))
+        assert list(rows.index) == list(ind[start:stop])
+
+
+def test_corrected_and_list_splits_are_listed_in_data_order():
+    groups = [f"HAM_{i // 2:07d}" for i in range(60)]
+    split = make_split(table_of(groups), fmt="ham10000", protocol="corrected",
+                       fractions=FRACTIONS)
+    for _, rows in split.groupby("split"):
+        assert list(rows["order"]) == list(range(len(rows)))
+
+
 def test_corrected_protocol_keeps_groups_together():
     groups = [f"HAM_{i // 2:07d}" for i in range(200)]
     split = make_split(table_of(groups), fmt="ham10000", protocol="corrected",
                        fractions=FRACTIONS, seed=1)
     assert (split.groupby("group_id")["split"].nunique() == 1).all()
-    assert list(split.columns) == ["lesion_id", "group_id", "split"]
+    assert list(split.columns) == ["lesion_id", "group_id", "split", "order"]
     assert list(split["lesion_id"]) == list(table_of(groups)["lesion_id"])
 
 

@@ -32,41 +32,45 @@ BASE = {"iou": 70.0, "dice": 80.0, "vs": 85.0, "center_error": 3.0, "perimeter_e
         "hausdorff": 10.0, "hd95": 8.0}
 
 
-def write_run(results: Path, dataset: str, model: str, seed: int, **metrics) -> Path:
+def write_run(results: Path, dataset: str, model: str, seed: int, protocol: str = "paper",
+              **metrics) -> Path:
     """A summary.json as the evaluate step writes it (sorted keys, null for unscored)."""
-    path = results / dataset / model / f"seed{seed}" / "summary.json"
+    path = results / dataset / protocol / model / f"seed{seed}" / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    summary = {**BASE, **metrics, "dataset": dataset, "model": model, "seed": seed,
-               "n_lesions": 30, "n_empty_predictions": 0, "reference": "mask",
-               "selected_epoch": 4}
+    summary = {**BASE, **metrics, "dataset": dataset, "protocol": protocol, "model": model,
+               "seed": seed, "n_lesions": 30, "n_empty_predictions": 0, "reference": "mask",
+               "split": "test", "selected_epoch": 4}
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return path
 
 
-def write_store(results: Path, dataset: str, fmt: str) -> None:
+def write_store(results: Path, dataset: str, fmt: str, protocol: str = "paper") -> None:
     """The attributes of a dataset's data.h5, as preprocessing writes them."""
-    (results / dataset).mkdir(parents=True, exist_ok=True)
-    with h5py.File(results / dataset / "data.h5", "w") as h5:
-        write_attrs(h5, fmt=fmt, dataset=dataset, settings={"format": fmt})
+    (results / dataset / protocol).mkdir(parents=True, exist_ok=True)
+    with h5py.File(results / dataset / protocol / "data.h5", "w") as h5:
+        write_attrs(h5, fmt=fmt, dataset=dataset, settings={"format": fmt, "protocol": protocol})
 
 
-def row(table: pd.DataFrame, dataset: str, model: str) -> pd.Series:
-    match = table[(table["dataset"] == dataset) & (table["model"] == model)]
+def row(table: pd.DataFrame, dataset: str, model: str, protocol: str = "paper") -> pd.Series:
+    match = table[(table["dataset"] == dataset) & (table["model"] == model)
+                  & (table["protocol"] == protocol)]
     assert len(match) == 1
     return match.iloc[0]
 
 
-def markdown_cells(markdown: str, dataset: str, model: str) -> list[str]:
+def markdown_cells(markdown: str, dataset: str, model: str,
+                   protocol: str = "paper") -> list[str]:
     for line in markdown.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[:2] == [dataset, model]:
+        if cells[:3] == [dataset, protocol, model]:
             return cells
-    raise AssertionError(f"no Markdown row for {dataset} {model}")
+    raise AssertionError(f"no Markdown row for {dataset} {protocol} {model}")
 
 
 def column(name: str) -> int:
-    """Position of a metric's cell in a Markdown row (dataset, model, seeds come first)."""
-    return 3 + ["iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff"].index(name)
+    """Position of a metric's cell in a Markdown row (dataset, protocol, model and seeds
+    come first)."""
+    return 4 + ["iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff"].index(name)
 
 
 def test_mean_and_sample_std_over_seeds(tmp_path):
@@ -182,7 +186,7 @@ def test_missing_models_and_datasets_are_simply_absent_and_models_keep_the_paper
         ("liver", "A1+L"),
         ("skin", "A1"), ("skin", "ACoseg"), ("skin", "A1+L"), ("skin", "UNet"),
     ]
-    models = [line.split("|")[2].strip() for line in to_markdown(table).splitlines()[2:7]]
+    models = [line.split("|")[3].strip() for line in to_markdown(table).splitlines()[2:7]]
     assert models == ["A1+L", "A1", "ACoseg", "A1+L", "UNet"]
 
 
@@ -195,18 +199,18 @@ def test_latex_is_a_booktabs_table_with_escaped_names(tmp_path):
     latex = to_latex(paper_table(collect_runs(tmp_path)))
     lines = [line.strip() for line in latex.splitlines()]
     assert lines.index(r"\toprule") < lines.index(r"\midrule") < lines.index(r"\bottomrule")
-    assert lines.count(r"\midrule") == 2  # below the header, and between the two datasets
+    assert lines.count(r"\midrule") == 2  # below the header, and between the two blocks
     assert r"\begin{tabular}" in latex and latex.rstrip().endswith(r"\end{table}")
     assert latex.count("{") == latex.count("}")
-    # One block per dataset; the name opens its block only.
+    # One block per dataset and protocol; the names open their block only.
     body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
-    assert body[0].startswith(r"ham\_10k & A1 & 3 & 82.00 $\pm$ 2.00 &")
-    assert body[1].startswith(r"& A1+L & 3 & \textbf{84.00 $\pm$ 2.00} (+2.4\%) &")
-    assert body[3].startswith(r"lits\#2 & A1 & 1 &")
+    assert body[0].startswith(r"ham\_10k & paper & A1 & 3 & 82.00 $\pm$ 2.00 &")
+    assert body[1].startswith(r"&  & A1+L & 3 & \textbf{84.00 $\pm$ 2.00} (+2.4\%) &")
+    assert body[3].startswith(r"lits\#2 & paper & A1 & 1 &")
     assert "ham_10k" not in latex.replace(r"ham\_10k", "")
     for line in body:
         if line != r"\midrule":
-            assert line.endswith(r"\\") and line.count("&") == 8
+            assert line.endswith(r"\\") and line.count("&") == 9
 
 
 def test_csv_is_tidy_and_numeric(tmp_path):
@@ -217,8 +221,8 @@ def test_csv_is_tidy_and_numeric(tmp_path):
     path = tmp_path / "table.csv"
     path.write_text(text)
     table = pd.read_csv(path)
-    assert list(table.columns[:7]) == ["dataset", "model", "n_seeds", "iou_mean", "iou_std",
-                                       "iou_rel_change", "iou_best"]
+    assert list(table.columns[:8]) == ["dataset", "protocol", "model", "n_seeds", "iou_mean",
+                                       "iou_std", "iou_rel_change", "iou_best"]
     assert table["iou_mean"].tolist() == pytest.approx([82.0, 86.0])
     assert table["iou_std"].tolist() == pytest.approx([2.0, 2.0])
     assert table["iou_rel_change"].iloc[1] == pytest.approx(4 / 82)
@@ -237,9 +241,10 @@ def test_null_metric_is_a_dash_and_never_best(tmp_path):
     assert markdown_cells(to_markdown(table), "skin", "A1")[column("hausdorff")] == "–"
 
 
-def reproduce(results: Path, dataset: str, model: str, dice: list[float]) -> None:
+def reproduce(results: Path, dataset: str, model: str, dice: list[float],
+              protocol: str = "paper") -> None:
     for seed, value in enumerate(dice):
-        write_run(results, dataset, model, seed, dice=value)
+        write_run(results, dataset, model, seed, protocol, dice=value)
 
 
 def test_vs_paper_against_the_shipped_published_numbers(tmp_path):
@@ -268,6 +273,56 @@ def test_vs_paper_against_the_shipped_published_numbers(tmp_path):
         in markdown
     assert "| ham\\_far | ham10k | A1 | Dice | 90.01 ± 0.09 | 85.00 ± 0.10 | 3 | -5.01 | no |" \
         in markdown
+
+
+def test_both_protocols_in_one_table_each_against_its_own_a1(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, "paper", iou=80.0)
+    write_run(tmp_path, "skin", "A1+L", 0, "paper", iou=84.0)
+    write_run(tmp_path, "skin", "A1", 0, "corrected", iou=70.0)
+    write_run(tmp_path, "skin", "A1+L", 0, "corrected", iou=77.0)
+    # Written corrected first: paper still comes first.
+    table = paper_table(collect_runs(tmp_path))
+    assert list(zip(table["protocol"], table["model"], strict=True)) == [
+        ("paper", "A1"), ("paper", "A1+L"), ("corrected", "A1"), ("corrected", "A1+L")]
+    assert row(table, "skin", "A1+L", "paper")["iou_rel_change"] == pytest.approx(0.05)
+    assert row(table, "skin", "A1+L", "corrected")["iou_rel_change"] == pytest.approx(0.1)
+    # Best is decided within a protocol: both A1+L rows are best.
+    assert row(table, "skin", "A1+L", "paper")["iou_best"]
+    assert row(table, "skin", "A1+L", "corrected")["iou_best"]
+    markdown = to_markdown(table)
+    assert markdown_cells(markdown, "skin", "A1+L", "corrected")[column("iou")] == (
+        "**77.00** (+10.0%)")
+
+
+def test_vs_paper_compares_the_paper_protocol_and_shows_corrected_beside_it(tmp_path):
+    write_store(tmp_path, "ham", "ham10000")
+    reproduce(tmp_path, "ham", "A1", [89.9, 90.0, 90.1])  # paper: 90.0 ± 0.1
+    reproduce(tmp_path, "ham", "A1", [87.0, 88.0, 89.0], protocol="corrected")  # 88.0 ± 1.0
+    reproduce(tmp_path, "ham", "A1+L", [91.0, 92.0], protocol="corrected")  # only corrected
+    comparison = vs_paper(collect_runs(tmp_path), {"ham": "ham10000"})
+    dice = comparison[comparison["metric"] == "dice"].set_index("model")
+    assert dice.loc["A1", "reproduced_mean"] == pytest.approx(90.0)
+    assert dice.loc["A1", "verdict"] == "within"
+    assert dice.loc["A1", "corrected_mean"] == pytest.approx(88.0)
+    assert dice.loc["A1", "corrected_std"] == pytest.approx(1.0)
+    assert dice.loc["A1", "corrected_n_seeds"] == 3
+    assert dice.loc["A1", "corrected_difference"] == pytest.approx(88.0 - 90.01)
+    # A model run only under corrected has no paper-protocol cell to decide.
+    assert pd.isna(dice.loc["A1+L", "reproduced_mean"]) and dice.loc["A1+L", "n_seeds"] == 0
+    assert dice.loc["A1+L", "verdict"] == "not decidable: no paper-protocol run"
+    assert pd.isna(dice.loc["A1+L", "within_2std"])
+    assert dice.loc["A1+L", "corrected_mean"] == pytest.approx(91.5)
+    markdown = vs_paper_markdown(comparison)
+    assert ("| ham | ham10k | A1 | Dice | 90.01 ± 0.09 | 90.00 ± 0.10 | 3 | -0.01 | yes | "
+            "88.00 ± 1.00 | -2.01 |") in markdown
+
+
+def test_summaries_from_before_protocols_take_the_protocol_of_their_folder(tmp_path):
+    path = write_run(tmp_path, "skin", "A1", 0, "corrected")
+    summary = json.loads(path.read_text())
+    del summary["protocol"]
+    path.write_text(json.dumps(summary))
+    assert collect_runs(tmp_path)["protocol"].tolist() == ["corrected"]
 
 
 def test_vs_paper_matches_by_format_not_name(tmp_path):
@@ -301,7 +356,8 @@ def test_no_published_dataset_configured(tmp_path):
     texts = render_tables(runs)
     assert texts["vs_paper_csv"].splitlines() == [
         "dataset,published_dataset,model,metric,published_mean,published_std,reproduced_mean,"
-        "reproduced_std,n_seeds,difference,within_2std,verdict"]
+        "reproduced_std,n_seeds,difference,within_2std,verdict,corrected_mean,corrected_std,"
+        "corrected_n_seeds,corrected_difference"]
     sentence = texts["vs_paper_md"].strip()
     assert "\n" not in sentence and sentence.endswith(".") and "nothing to compare" in sentence
 
@@ -326,7 +382,8 @@ def test_a_rule_without_summaries_still_renders_every_file():
     assert runs["iou"].dtype == float and runs["seed"].dtype == "int64"
     texts = render_tables(runs)
     assert set(texts) == set(OUTPUT_FILES)
-    assert texts["paper_csv"].splitlines()[0].startswith("dataset,model,n_seeds,iou_mean,")
+    assert texts["paper_csv"].splitlines()[0].startswith(
+        "dataset,protocol,model,n_seeds,iou_mean,")
     assert len(texts["paper_csv"].splitlines()) == 1
     assert r"\toprule" in texts["paper_tex"] and r"\bottomrule" in texts["paper_tex"]
 
@@ -336,13 +393,13 @@ def test_no_runs_names_the_folder_and_the_pattern(tmp_path):
     with pytest.raises(MissingFilesError) as caught:
         write_tables(tmp_path / "results", tmp_path / "tables")
     message = str(caught.value)
-    assert str(tmp_path / "results") in message and "*/*/seed*/summary.json" in message
+    assert str(tmp_path / "results") in message and "*/*/*/seed*/summary.json" in message
     assert not (tmp_path / "tables").exists()
 
 
 def test_other_json_files_are_not_runs(tmp_path):
     write_run(tmp_path, "skin", "A1", 0)
-    stray = tmp_path / "skin" / "A1" / "seed_best" / "summary.json"
+    stray = tmp_path / "skin" / "paper" / "A1" / "seed_best" / "summary.json"
     stray.parent.mkdir()
     stray.write_text("{}")
     assert collect_runs(tmp_path)["seed"].tolist() == [0]
@@ -356,7 +413,7 @@ def test_other_json_files_are_not_runs(tmp_path):
     (json.dumps({"dataset": "skin", "model": "A1", "seed": 0, "iou": 1.0}), "'dice'"),
 ])
 def test_bad_summary_names_the_file_and_the_key(tmp_path, content, named):
-    path = tmp_path / "skin" / "A1" / "seed0" / "summary.json"
+    path = tmp_path / "skin" / "paper" / "A1" / "seed0" / "summary.json"
     path.parent.mkdir(parents=True)
     path.write_text(content)
     with pytest.raises(WeaklesionError) as caught:
@@ -373,7 +430,7 @@ def test_the_same_run_twice_is_an_error_naming_both_files(tmp_path):
 
 
 def test_missing_listed_summary_is_named(tmp_path):
-    missing = tmp_path / "skin" / "A1" / "seed0" / "summary.json"
+    missing = tmp_path / "skin" / "paper" / "A1" / "seed0" / "summary.json"
     with pytest.raises(MissingFilesError, match=str(missing)):
         collect_runs_from([missing])
 
@@ -383,7 +440,7 @@ def test_rule_script_uses_the_listed_summaries_and_the_configured_formats(tmp_pa
     reproduce(results, "ham", "A1", [89.9, 90.0, 90.1])
     reproduce(results, "ham", "A1+L", [90.0, 90.2])
     write_run(results, "ham", "ACoseg", 0)  # on disk but not an input of the rule
-    summaries = [str(p) for p in sorted(results.glob("ham/A1*/seed*/summary.json"))]
+    summaries = [str(p) for p in sorted(results.glob("ham/paper/A1*/seed*/summary.json"))]
     tables = tmp_path / "tables"
     snakemake = SimpleNamespace(
         input=SimpleNamespace(summaries=summaries),

@@ -33,10 +33,14 @@ from weaklesion.errors import ConfigError, WeaklesionError
 from weaklesion.training import (
     Batches,
     LesionArrays,
+    autocast,
+    keeps_best,
     load_splits,
     mask_loss_scale,
+    optimiser_step,
     pick_device,
     run_fingerprint,
+    settings_from_config,
     train,
     validate,
 )
@@ -173,6 +177,125 @@ def early_stops(splits, tmp_path_factory):
             (stop, out_stop, run(stop, diverging, out_stop)))
 
 
+def test_released_ham_a1l_selection_keeps_the_last_epoch_after_an_early_stop(
+        early_stops, tmp_path):
+    """PROTOCOL item 13: on an early stop the released HAM10000 A1+L overwrote its best
+    checkpoint with the last epoch's model; without an early stop the best one stays."""
+    diverging = early_stops[0]
+    released = model_settings("A1", selection="last_after_early_stop",
+                              schedule={"epochs": 6, "patience": 1})
+    history = run(released, diverging, tmp_path / "stopped")
+    _, state = load_checkpoint(tmp_path / "stopped" / "model.pt")
+    assert list(history["epoch"]) == [1, 2, 3]  # improved at 2, stopped after 3
+    assert state["epoch"] == 3 and state["extra"]["best_epoch"] == 2
+    # The same run with today's rule (best) keeps epoch 2, as the early_stops fixture shows.
+    _, best_state = load_checkpoint(early_stops[1][1] / "model.pt")
+    assert best_state["epoch"] == 2
+    # Without an early stop the released rule keeps the best epoch.
+    full = model_settings("A1", selection="last_after_early_stop",
+                          schedule={"epochs": 3, "patience": 5})
+    run(full, diverging, tmp_path / "full")
+    _, state = load_checkpoint(tmp_path / "full" / "model.pt")
+    assert state["extra"]["epochs_run"] == 3 and state["epoch"] == state["extra"]["best_epoch"]
+
+
+@pytest.mark.parametrize(("selection", "stopped_early", "best"), [
+    ("best", True, True), ("best", False, True), ("stop", True, False), ("stop", False, False),
+    ("last_after_early_stop", True, False), ("last_after_early_stop", False, True),
+])
+def test_keeps_best(selection, stopped_early, best):
+    assert keeps_best(selection, stopped_early) is best
+
+
+def test_unknown_selection_or_precision_names_the_key():
+    with pytest.raises(ConfigError, match=r"train\.selection = 'latest'"):
+        keeps_best("latest", True)
+    with pytest.raises(ConfigError, match=r"train\.precision = 'fp16'"):
+        autocast(CPU, "fp16")
+
+
+def test_released_acoseg_adds_every_step_to_the_gradient_before_clipping():
+    """PROTOCOL item 11: the released ACoseg never zeroed its gradients. Two steps on a
+    linear model: with accumulation the second step's gradient is the clipped first one plus
+    the second's own (then clipped); without, the second's own only."""
+    torch.manual_seed(0)
+    inputs = [torch.randn(4, 3), torch.randn(4, 3)]
+
+    def two_steps(accumulate: bool):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # weights stay: grads compare
+        for x in inputs:
+            optimiser_step(model, optimizer, lambda x=x: {"loss": model(x).square().sum()},
+                           grad_clip=0.05, accumulate_gradients=accumulate)
+        return model, [p.grad.clone() for p in model.parameters()]
+
+    def clipped(grads, limit=0.05):
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        return [g * min(1.0, limit / (norm + 1e-6)) for g in grads]
+
+    model, _ = two_steps(False)
+    own = []
+    for x in inputs:
+        model.zero_grad()
+        model(x).square().sum().backward()
+        own.append([p.grad.clone() for p in model.parameters()])
+    _, zeroed = two_steps(False)
+    _, accumulated = two_steps(True)
+    for found, expected in zip(zeroed, clipped(own[1]), strict=True):
+        torch.testing.assert_close(found, expected)
+    summed = [a + b for a, b in zip(clipped(own[0]), own[1], strict=True)]
+    for found, expected in zip(accumulated, clipped(summed), strict=True):
+        torch.testing.assert_close(found, expected)
+
+
+def test_released_acoseg_training_never_zeroes_its_gradients(splits, tmp_path, monkeypatch):
+    calls = []
+    original = torch.optim.Adam.zero_grad
+    monkeypatch.setattr(torch.optim.Adam, "zero_grad",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    released = model_settings("ACoseg", accumulate_gradients=True, schedule={"epochs": 1})
+    run(released, splits, tmp_path / "released")
+    assert calls == []
+    run(model_settings("ACoseg", schedule={"epochs": 1}), splits, tmp_path / "zeroed")
+    assert len(calls) == 2  # 8 training lesions: one batch of 8, two pair steps
+    weights = [load_checkpoint(tmp_path / name / "model.pt")[0].state_dict()
+               for name in ("released", "zeroed")]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.parametrize(("protocol", "fmt", "model", "expected"), [
+    ("paper", "ham10000", "A1+L", dict(channel_order="bgr", pad_mode="reflect",
+                                       selection="last_after_early_stop",
+                                       accumulate_gradients=False)),
+    ("paper", "demo", "ACoseg", dict(channel_order="bgr", pad_mode="reflect", selection="best",
+                                     accumulate_gradients=True)),
+    ("paper", "lits", "A1+L", dict(channel_order="rgb", pad_mode="reflect", selection="best",
+                                   accumulate_gradients=False)),
+    ("corrected", "ham10000", "A1+L", dict(channel_order="rgb", pad_mode="zero",
+                                           selection="best", accumulate_gradients=False)),
+    ("corrected", "deeplesion", "ACoseg", dict(channel_order="rgb", pad_mode="zero",
+                                               selection="best", accumulate_gradients=False)),
+])
+def test_settings_follow_the_runs_protocol(protocol, fmt, model, expected):
+    train_config = {"encoder": "resnet18", "geometry": "compact", "deterministic": False,
+                    "channel_order": "protocol", "pad_mode": "protocol",
+                    "selection": "protocol", "precision": "fp32"}
+    settings = settings_from_config(model=model, seed=0, weights_file=None,
+                                    dataset={"format": fmt, "k": 3, "protocol": protocol},
+                                    train_config=train_config)
+    assert {key: getattr(settings, key) for key in expected} == expected
+    assert (settings.protocol, settings.precision) == (protocol, "fp32")
+    # A value other than "protocol" applies to both protocols.
+    forced = settings_from_config(
+        model=model, seed=0, weights_file=None,
+        dataset={"format": fmt, "k": 3, "protocol": protocol},
+        train_config={**train_config, "pad_mode": "zero", "selection": "stop",
+                      "channel_order": "corrected", "precision": "bf16"})
+    assert (forced.pad_mode, forced.selection, forced.channel_order, forced.precision) == (
+        "zero", "stop", "rgb", "bf16")
+
+
 def test_early_stopping_honours_the_patience(early_stops):
     _, (_, _, patience1), (_, _, patience2) = early_stops
     # The seeded run improves once (epoch 2), then only gets worse.
@@ -299,8 +422,8 @@ def test_load_splits_gives_aligned_arrays_per_split(stage):
         assert list(arrays.lesion_ids) == [f"LES_{i:04d}" for i in rows]
         assert arrays.images.dtype == np.uint8 and arrays.images.shape == (len(rows), 120, 120, 3)
         np.testing.assert_array_equal(arrays.images, lesions.images[rows])
-        assert arrays.masks.dtype == bool
-        np.testing.assert_array_equal(arrays.masks, lesions.masks[rows])
+        assert arrays.masks.dtype == np.uint8  # levels: target = level / 255
+        np.testing.assert_array_equal(arrays.masks, lesions.masks[rows] * np.uint8(255))
         assert arrays.clusters.dtype == np.int64
         np.testing.assert_array_equal(arrays.clusters, lesions.clusters[rows])
 
@@ -309,7 +432,7 @@ def test_load_splits_reads_the_ground_truth_from_data_h5(stage):
     lesions, _, paths = stage
     test = load_splits(paths["data"], paths["data"], "mask", paths["clusters"],
                        paths["split"])["test"]
-    np.testing.assert_array_equal(test.masks, lesions.masks[[3, 8]])
+    np.testing.assert_array_equal(test.masks >= 128, lesions.masks[[3, 8]])
 
 
 def test_load_splits_refuses_files_of_other_lesions(stage, tmp_path):
@@ -408,3 +531,26 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     reference_weights = reference_model.state_dict()
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, reference_weights[name]), name
+
+
+def test_soft_targets_reach_the_loss_as_level_over_255_and_binarise_at_one_half():
+    """The released LiTS targets are soft (PROTOCOL item 5): levels 0..255 in the stores."""
+    levels = np.zeros((2, 120, 120), np.uint8)
+    levels[0, 50:70, 50:70] = 255
+    levels[0, 49, 50:70] = 128
+    levels[1, 10, 10] = 127
+    arrays = LesionArrays(np.array(["a", "b"]), np.zeros((2, 120, 120, 3), np.uint8), levels,
+                          np.zeros(2, np.int64))
+    settings = tiny_settings("A1", pad_mode="zero")
+    batches = Batches(arrays, settings, CPU)
+    index = torch.arange(2)
+    mask = batches.targets(index)["mask"]
+    window = mask[:, 0, 4:124, 4:124]  # compact geometry: the patch at (4, 4)
+    torch.testing.assert_close(window, torch.from_numpy(levels).float() / 255)
+    assert torch.unique(window).tolist() == pytest.approx([0.0, 127 / 255, 128 / 255, 1.0])
+    binary = batches.binary_masks(index)
+    assert binary[0, 49, 55] and not binary[1, 10, 10]
+    # Bool masks (any binary store) become exactly 0 and 1.
+    as_bool = Batches(LesionArrays(arrays.lesion_ids, arrays.images, levels >= 128,
+                                   arrays.clusters), settings, CPU)
+    assert set(torch.unique(as_bool.targets(index)["mask"]).tolist()) == {0.0, 1.0}

@@ -56,13 +56,13 @@ def test_data_half_writes_every_output(completed_demo: CompletedRun):
         else:
             assert target.stat().st_size > 0, f"{path} is empty"
     results = completed_demo.workdir / "results" / "demo"
-    leftovers = [p.name for p in results.iterdir() if ".tmp-" in p.name]
+    leftovers = [p.name for p in results.rglob("*") if ".tmp-" in p.name]
     assert not leftovers, f"temporary files left behind: {leftovers}"
 
 
 @pytest.mark.slow
 def test_data_half_outputs_describe_the_same_lesions(completed_demo: CompletedRun):
-    results = completed_demo.workdir / "results" / "demo"
+    results = completed_demo.workdir / "results" / "demo" / "paper"
     ellipses = pd.read_parquet(results / "ellipses.parquet")
     clusters = pd.read_parquet(results / "clusters.parquet")
     split = pd.read_csv(results / "split.csv")
@@ -136,15 +136,32 @@ def test_changing_k_never_reruns_upstream_steps_of_the_default_target(demo_tree:
     assert not plan.rules & (UPSTREAM_OF_CLUSTERS | {"split_dataset"})
 
 
+PER_PROTOCOL_DATA_STEPS = {"preprocess", "ellipse_targets", "split_dataset", "cluster_ellipses"}
+
+
 @pytest.mark.slow
-def test_changing_protocol_reruns_preprocessing_and_split(demo_tree: Path):
+def test_adding_a_protocol_schedules_nothing_before_preprocessing(demo_tree: Path):
+    """The raw data is obtained, verified and located once; the finished paper run stays."""
+    write_config(demo_tree, {**tiny_demo_config(), "protocols": ["paper", "corrected"]})
+    corrected = [path.replace("/paper/", "/corrected/") for path in DATA_HALF_OUTPUTS]
+    plan = dry_run(demo_tree, *DATA_HALF_OUTPUTS, *corrected)
+    assert plan.stats == dict.fromkeys(PER_PROTOCOL_DATA_STEPS, 1)
+    assert {job.wildcards.get("protocol") for job in plan.jobs if job.rule != "all"} == {
+        "corrected"}
+    # The whole default target (this tree has only the data half: the paper models and
+    # figures are still to be made, its data steps are not).
+    whole = dry_run(demo_tree)
+    assert not whole.rules & (OBTAIN_STEPS | {"locate_source"})
+    redone = [job for job in whole.jobs
+              if job.rule in PER_PROTOCOL_DATA_STEPS and job.wildcards["protocol"] == "paper"]
+    assert not redone
+
+
+@pytest.mark.slow
+def test_changing_the_protocol_reruns_only_what_follows_preprocessing(demo_tree: Path):
     write_config(demo_tree, tiny_demo_config(protocol="corrected"))
-    plan = dry_run(demo_tree, *DATA_HALF_OUTPUTS)
-    downstream = {"preprocess", "ellipse_targets", "split_dataset", "cluster_ellipses"}
-    assert downstream <= plan.rules
-    # Listing the raw files may or may not depend on the protocol; obtaining them does not.
-    assert plan.rules <= downstream | {"locate_source"}
-    assert not plan.rules & OBTAIN_STEPS
+    plan = dry_run(demo_tree, *(p.replace("/paper/", "/corrected/") for p in DATA_HALF_OUTPUTS))
+    assert plan.stats == dict.fromkeys(PER_PROTOCOL_DATA_STEPS, 1)
 
 
 # --- a corrupt archive -------------------------------------------------------------------

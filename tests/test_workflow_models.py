@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from browser import screenshot, visible_text
 from workflow_helpers import (
+    copy_tree,
     copy_workflow,
     dry_run,
     run_snakemake,
@@ -23,17 +24,32 @@ from weaklesion.metrics import METRIC_COLUMNS
 MODELS = ["A1", "A1+L", "ACoseg"]
 
 
-def tiny_training_config(**train_changes) -> dict:
+def tiny_training_config(protocols=("paper",), **train_changes) -> dict:
     config = tiny_demo_config(demo={"n_images": 40, "width": 160, "height": 120})
-    config.update(models=MODELS, seeds=[0])
+    config.update(models=MODELS, seeds=[0], protocols=list(protocols))
     config["train"] = {"encoder": "resnet18", "encoder_weights": None, "geometry": "compact",
-                       "channel_order": "corrected", "epochs": 2, **train_changes}
+                       "epochs": 2, **train_changes}
     return config
+
+
+BOTH = ("paper", "corrected")
+OBTAIN_AND_LOCATE = {"make_demo_dataset", "verify_archives", "unpack_archives", "locate_source"}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
+    """The whole workflow under protocol paper."""
     workdir = copy_workflow(tmp_path_factory.mktemp("models") / "wf", tiny_training_config())
+    result = run_snakemake(workdir, "--resources", "gpu=1", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def both_protocols(trained: Path, tmp_path_factory) -> Path:
+    """The finished paper run with protocol corrected added, and run."""
+    workdir = copy_tree(trained, tmp_path_factory.mktemp("both") / "wf")
+    write_config(workdir, tiny_training_config(protocols=BOTH))
     result = run_snakemake(workdir, "--resources", "gpu=1", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
@@ -41,12 +57,12 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_every_model_is_trained_and_scored_on_the_test_split(trained: Path):
-    split = pd.read_csv(trained / "results/demo/split.csv")
+    split = pd.read_csv(trained / "results/demo/paper/split.csv")
     test_ids = sorted(split.loc[split["split"] == "test", "lesion_id"])
     for model in MODELS:
-        run = trained / "results/demo" / model / "seed0"
+        run = trained / "results/demo/paper" / model / "seed0"
         metrics = pd.read_parquet(run / "metrics.parquet")
-        assert sorted(metrics["lesion_id"]) == test_ids
+        assert sorted(metrics["lesion_id"]) == test_ids  # 4 test lesions: under one batch
         assert set(METRIC_COLUMNS) <= set(metrics.columns)
         assert metrics[METRIC_COLUMNS].notna().all().all()
         summary = json.loads((run / "summary.json").read_text())
@@ -78,24 +94,52 @@ def test_changing_a_training_setting_reruns_training_only(trained: Path):
 
 
 @pytest.mark.slow
-def test_tables_and_figures_are_made_for_the_configured_runs(trained: Path):
-    table = pd.read_csv(trained / "results/tables/paper_table.csv")
-    assert list(table["model"]) == ["A1", "ACoseg", "A1+L"]
-    assert set(table["dataset"]) == {"demo"}
-    assert (table["n_seeds"] == 1).all() and table["dice_std"].isna().all()
-    summary = json.loads((trained / "results/demo/A1/seed0/summary.json").read_text())
-    assert table.loc[table["model"] == "A1", "dice_mean"].item() == pytest.approx(
-        summary["dice"])
-    assert "published" in (trained / "results/tables/vs_paper.md").read_text()
-    for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
-                 "metric_distributions"):
-        png = cv2.imread(str(trained / f"results/figures/demo/{name}.png"))
-        assert png is not None and png.std() > 10, name
-        assert (trained / f"results/figures/demo/{name}.pdf").read_bytes().startswith(b"%PDF")
+def test_adding_a_protocol_to_a_finished_run_plans_only_the_new_protocol(trained: Path):
+    """Nothing before preprocessing, and nothing of protocol paper, is scheduled again."""
+    write_config(trained, tiny_training_config(protocols=BOTH))
+    try:
+        plan = dry_run(trained)
+    finally:
+        write_config(trained, tiny_training_config())
+    assert not set(plan.stats) & OBTAIN_AND_LOCATE
+    assert plan.stats["preprocess"] == 1 and plan.stats["train_model"] == len(MODELS)
+    for job in plan.jobs:
+        assert job.wildcards.get("protocol", "corrected") == "corrected", job
+    assert dry_run(trained).stats == {}
 
 
 @pytest.mark.slow
-def test_html_report_renders_in_a_browser_with_every_table_and_figure(trained: Path, tmp_path):
+def test_tables_and_figures_are_made_for_both_protocols(both_protocols: Path):
+    table = pd.read_csv(both_protocols / "results/tables/paper_table.csv")
+    assert list(zip(table["protocol"], table["model"], strict=True)) == [
+        (protocol, model) for protocol in BOTH for model in ("A1", "ACoseg", "A1+L")]
+    assert set(table["dataset"]) == {"demo"}
+    assert (table["n_seeds"] == 1).all() and table["dice_std"].isna().all()
+    for protocol in BOTH:
+        summary = json.loads(
+            (both_protocols / f"results/demo/{protocol}/A1/seed0/summary.json").read_text())
+        assert summary["protocol"] == protocol
+        row = (table["model"] == "A1") & (table["protocol"] == protocol)
+        assert table.loc[row, "dice_mean"].item() == pytest.approx(summary["dice"])
+    markdown = (both_protocols / "results/tables/paper_table.md").read_text()
+    assert "| demo | paper | A1 |" in markdown and "| demo | corrected | A1 |" in markdown
+    assert "published" in (both_protocols / "results/tables/vs_paper.md").read_text()
+    for protocol in BOTH:
+        for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
+                     "metric_distributions"):
+            figure = both_protocols / f"results/figures/demo/{protocol}/{name}"
+            png = cv2.imread(str(figure.with_suffix(".png")))
+            assert png is not None and png.std() > 10, (protocol, name)
+            assert figure.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    # The two protocols' training targets differ (matplotlib vs exact rasters).
+    paper, corrected = (both_protocols / f"results/demo/{p}/targets.h5" for p in BOTH)
+    assert paper.read_bytes() != corrected.read_bytes()
+
+
+@pytest.mark.slow
+def test_html_report_renders_in_a_browser_with_every_table_and_figure(both_protocols: Path,
+                                                                      tmp_path):
+    trained = both_protocols
     report = trained / "results/report.html"
     result = run_snakemake(trained, "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -105,10 +149,11 @@ def test_html_report_renders_in_a_browser_with_every_table_and_figure(trained: P
     assert "Chu, Li, Vo, Summers, Sizikova" in home  # the workflow description page
     tables = visible_text(report, ["Results", "Tables"], profile)
     assert "paper_table.html" in tables and "vs_paper.html" in tables
-    figures = visible_text(report, ["Results", "Figures", "demo"], profile)
-    for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
-                 "metric_distributions"):
-        assert f"{name}.png" in figures, name
+    for protocol in BOTH:
+        figures = visible_text(report, ["Results", "Figures", f"demo ({protocol})"], profile)
+        for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
+                     "metric_distributions"):
+            assert f"{name}.png" in figures, (protocol, name)
     provenance = visible_text(report, ["Results", "Provenance"], profile)
     assert "software_versions.csv" in provenance and "config.yaml" in provenance
     picture = cv2.imread(str(screenshot(report, tmp_path / "report.png", profile)))

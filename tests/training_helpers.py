@@ -17,7 +17,7 @@ import torch
 
 from weaklesion import PATCH_SIZE
 from weaklesion.checkpoints import save_checkpoint
-from weaklesion.datasets.base import Lesion
+from weaklesion.datasets.base import Lesion, WeakLabel
 from weaklesion.h5store import PatchWriter, write_attrs, write_masks
 from weaklesion.models import build_model
 from weaklesion.schedules import Schedule
@@ -100,7 +100,8 @@ def write_stage_files(folder: Path, lesions: LesionArrays, split: list[str]) -> 
                                           strict=True):
             lesion = Lesion(lesion_id=str(lesion_id), group_id=f"G_{lesion_id}",
                             source=f"{lesion_id}.jpg", image=image, mask=mask)
-            writer.append(lesion, np.zeros(5, np.float32), 1.0)
+            zeros = np.zeros(5, np.float32)
+            writer.append(lesion, WeakLabel(zeros, zeros, (120, 120), 1.0))
         writer.close()
     write_masks(paths["targets"], "ellipse", lesions.masks, [str(i) for i in lesions.lesion_ids])
     pd.DataFrame({"lesion_id": lesions.lesion_ids.astype(str),

@@ -36,9 +36,9 @@ TINY_DEMO_CONFIG: dict[str, Any] = {
     },
 }
 DATA_HALF_OUTPUTS = (
-    "results/demo/split.csv",
-    "results/demo/clusters.parquet",
-    "results/demo/ellipses.parquet",
+    "results/demo/paper/split.csv",
+    "results/demo/paper/clusters.parquet",
+    "results/demo/paper/ellipses.parquet",
 )
 SNAKEMAKE_TIMEOUT_S = 300
 

@@ -1,16 +1,27 @@
-"""Canny edges of binary masks, equal pixel for pixel to ``skimage.feature.canny(mask)``.
+"""Canny edges of binary masks as the paper counted them for its perimeter error.
 
-The perimeter error counts Canny edge pixels of both masks of every lesion, which makes Canny
-the bulk of scoring a test set. Here each mask is filtered only around its own bounding box,
-in one compiled loop per stack (numba), instead of through a dozen numpy passes per step.
+The released code counts the pixels of ``skimage.feature.canny(mask, low_threshold=1,
+high_threshold=1)`` of the uint8 0/1 mask under scikit-image 0.18.1, and that is what produced
+the published perimeter column, so these are the edges computed here, pixel for pixel. (They
+are not scikit-image's default Canny of a bool mask, whose thresholds 0.1/0.2 give other
+counts on about a third of lesion masks.) Canny of both masks of every lesion is the bulk of
+scoring a test set; here each mask is filtered only around its own bounding box, in one
+compiled loop per stack (numba), instead of through a dozen numpy passes per step.
 
-skimage's steps, with its default arguments, repeated operation for operation so that every
-floating-point value is the same: Gaussian (sigma 1, truncate 4) with zero padding, divided by
-the smoothed all-ones image plus eps (its correction for the padding); Sobel along both axes
-with "reflect" borders; gradient magnitude; bilinear non-maximum suppression; hysteresis
-between 0.1 and 0.2, 8-connected. The image's outermost pixels are never edges.
-(A build of scikit-image compiled with fused multiply-add, as some ARM builds are, rounds its
-non-maximum suppression differently; there a rare tie can flip one edge pixel.)
+0.18.1's steps, repeated operation for operation so that every floating-point value is the
+same: the mask as a float image (img_as_float: 0 and 1/255); Gaussian (sigma 1, truncate 4)
+with zero padding, divided by the smoothed all-ones image plus eps (its correction for the
+padding); Sobel along both axes with "reflect" borders; gradient magnitude ``hypot(i, j)``;
+bilinear non-maximum suppression; hysteresis between the thresholds over the dtype's
+maximum, both 1/255. With equal thresholds every weak pixel is strong, so the edges are the
+suppression's survivors at or above 1/255 and no linking is needed. The image's outermost
+pixels are never edges.
+
+hypot is a libm call per pixel; the loops instead estimate magnitudes as sqrt(i*i + j*j),
+which vectorises and differs from hypot by a few units in the last place, and redo with hypot
+the decisions that the estimates leave too close to call (mostly exact ties).
+``tests/canny_reference.py`` writes 0.18.1's steps out in numpy; the tests check this module
+against it and against the released code's own edge maps.
 """
 
 from __future__ import annotations
@@ -25,15 +36,16 @@ from weaklesion.jit import kernel
 _SIGMA = 1.0
 _TRUNCATE = 4.0
 _RADIUS = int(_TRUNCATE * _SIGMA + 0.5)
-# skimage's Cython non-maximum suppression takes the low threshold as a C float, so 0.1 is
-# compared as float32(0.1); the high threshold stays a double.
-_LOW = float(np.float32(0.1))
-_HIGH = 0.2
+# img_as_float of a uint8 image multiplies by 1/255: a mask pixel becomes exactly this.
+_FOREGROUND = 1.0 / 255
+# The released code's thresholds (1) over the uint8 maximum, as 0.18.1 divides them.
+_THRESHOLD = 1 / 255
+# Estimated and exact magnitudes differ by ~1e-16 relative; a comparison of estimates that
+# holds with this much room (relative to the magnitudes compared) holds exactly too.
+_SLACK = 1e-12
 # Pixels around a mask's bounding box that the filters reach: the Gaussian spreads a mask
 # _RADIUS pixels, Sobel one more, non-maximum suppression looks one further; one spare.
 _MARGIN = _RADIUS + 3
-
-_OUTSIDE, _WEAK, _EDGE = 0, 1, 2  # hysteresis states of a pixel
 
 
 def edge_maps(masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -59,9 +71,10 @@ def _filters(image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.n
     skimage's bleed-over correction for an image of ``image_shape``."""
     taps = 2 * _RADIUS + 1
     # The first (column) pass at a pixel of a binary image depends only on its 9-pixel column;
-    # scipy filters every such pattern once, so a look-up returns scipy's exact value.
+    # scipy filters every such pattern of 0 and 1/255 once, so a look-up returns its exact value.
     patterns = (np.arange(1 << taps)[:, None] >> np.arange(taps)) & 1
-    column_table = _gaussian_1d(patterns.astype(np.float64), axis=1)[:, _RADIUS].copy()
+    scaled = np.where(patterns == 1, _FOREGROUND, 0.0)
+    column_table = _gaussian_1d(scaled, axis=1)[:, _RADIUS].copy()
     # An impulse's response is the taps themselves, exactly (x·1 and sums with zeros).
     impulse = np.zeros(taps)
     impulse[_RADIUS] = 1.0
@@ -83,9 +96,6 @@ def _canny_stack(masks, boxes, column_table, row_taps, bleed_over, edges, write_
     n, height, width = masks.shape
     smoothed = np.zeros((height + 2, width + 2))  # one pixel of "reflect" border around
     magnitude = np.zeros((height, width))
-    state = np.zeros((height, width), dtype=np.uint8)  # _OUTSIDE except while in use
-    weak = np.empty(height * width, dtype=np.int64)  # flat indices of the pixels kept by NMS
-    stack = np.empty(height * width, dtype=np.int64)  # each pixel is pushed at most once
     counts = np.zeros(n, dtype=np.int64)
     for k in range(n):
         if boxes[k, 0] < 0:
@@ -96,20 +106,14 @@ def _canny_stack(masks, boxes, column_table, row_taps, bleed_over, edges, write_
         right = min(boxes[k, 3] + _MARGIN, width - 1)
         _smooth(masks[k], top, bottom, left, right, column_table, row_taps, bleed_over, smoothed)
         _magnitude(smoothed, top, bottom, left, right, magnitude)
-        n_weak, n_strong = _suppress(top, bottom, left, right, smoothed, magnitude, state, weak,
-                                     stack)
-        counts[k] = _link(top, bottom, left, right, state, stack, n_strong)
-        for p in range(n_weak):
-            r, c = divmod(weak[p], width)
-            if write_edges:
-                edges[k, r, c] = state[r, c] == _EDGE
-            state[r, c] = _OUTSIDE
+        counts[k] = _suppress(top, bottom, left, right, smoothed, magnitude, edges, k,
+                              write_edges)
     return counts
 
 
 @kernel
 def _smooth(mask, top, bottom, left, right, column_table, row_taps, bleed_over, smoothed):
-    """skimage's smoothed image on the window, into ``smoothed`` (offset by its border)."""
+    """The smoothed image on the window, into ``smoothed`` (offset by its border)."""
     height, width = mask.shape
     radius = len(row_taps) - 1
     span = right - left + 1
@@ -168,6 +172,7 @@ def _sobel(s, r, c):
 
 @kernel
 def _magnitude(smoothed, top, bottom, left, right, magnitude):
+    """Estimated gradient magnitudes on the window (see the module docstring)."""
     for r in range(top, bottom + 1):
         for c in range(left, right + 1):
             i, j = _sobel(smoothed, r, c)
@@ -175,67 +180,64 @@ def _magnitude(smoothed, top, bottom, left, right, magnitude):
 
 
 @kernel
-def _suppress(top, bottom, left, right, smoothed, magnitude, state, weak, strong):
-    """Non-maximum suppression of the pixels above the low threshold.
+def _exact_magnitude(smoothed, r, c):
+    """0.18.1's magnitude: numpy's hypot, which is libm's, as numba's is."""
+    i, j = _sobel(smoothed, r, c)
+    return np.hypot(i, j)
 
-    Survivors are marked _WEAK and listed in ``weak``; those above the high threshold are
-    marked _EDGE and also listed in ``strong``. Returns both counts.
 
-    skimage's four gradient-direction cases reduce to: interpolate between the neighbour along
-    the steeper axis and the diagonal neighbour, with weight min/max of the two gradients; the
-    neighbours behind mirror those ahead. (Where |i| == |j| skimage picks a case by sign, but
-    the weight is 1 and only the diagonal counts, so either choice gives its result.)
+@kernel
+def _suppress(top, bottom, left, right, smoothed, magnitude, edges, k, write_edges):
+    """Non-maximum suppression of the pixels at or above the threshold; returns the number of
+    survivors, the edge pixels, and with ``write_edges`` marks them in ``edges[k]``.
+
+    0.18.1's four gradient-direction octants reduce to: interpolate between the neighbour
+    along the steeper axis and the diagonal neighbour, with weight min/max of the two
+    gradients; the neighbours behind mirror those ahead. (A pixel on the line between two
+    octants, |i| == |j| or i or j zero, takes the later octant's result; there the weight is 1
+    or 0, so only the diagonal or only the straight neighbours count, and both octants agree.)
     """
     height, width = magnitude.shape
-    n_weak = 0
-    n_strong = 0
+    count = 0
     for r in range(max(top, 1), min(bottom, height - 2) + 1):
         for c in range(max(left, 1), min(right, width - 2) + 1):
             strength = magnitude[r, c]
-            if strength < _LOW:
+            if strength < _THRESHOLD * (1.0 - _SLACK):
                 continue
             # Recomputed for the few candidates rather than stored for every pixel.
             i, j = _sobel(smoothed, r, c)
             abs_i = abs(i)
             abs_j = abs(j)
             weight = min(abs_i, abs_j) / max(abs_i, abs_j)
-            rest = 1.0 - weight
             down = 1 if (i <= 0) == (j <= 0) else -1
             straight_r, straight_c = (down, 0) if abs_i > abs_j else (0, 1)
-            ahead = (magnitude[r + down, c + 1] * weight
-                     + magnitude[r + straight_r, c + straight_c] * rest)
-            behind = (magnitude[r - down, c - 1] * weight
-                      + magnitude[r - straight_r, c - straight_c] * rest)
-            if ahead <= strength and behind <= strength:
-                weak[n_weak] = r * width + c
-                n_weak += 1
-                if strength >= _HIGH:
-                    state[r, c] = _EDGE
-                    strong[n_strong] = r * width + c
-                    n_strong += 1
-                else:
-                    state[r, c] = _WEAK
-    return n_weak, n_strong
+            ahead_corner = magnitude[r + down, c + 1]
+            ahead_side = magnitude[r + straight_r, c + straight_c]
+            behind_corner = magnitude[r - down, c - 1]
+            behind_side = magnitude[r - straight_r, c - straight_c]
+            ahead = ahead_corner * weight + ahead_side * (1.0 - weight)
+            behind = behind_corner * weight + behind_side * (1.0 - weight)
+            room = _SLACK * max(strength, ahead_corner, ahead_side, behind_corner, behind_side)
+            if ahead > strength + room or behind > strength + room:
+                continue
+            clearly_edge = (strength > _THRESHOLD * (1.0 + _SLACK)
+                            and ahead < strength - room and behind < strength - room)
+            if clearly_edge or _is_edge_exactly(smoothed, r, c, weight, down, straight_r,
+                                                straight_c):
+                count += 1
+                if write_edges:
+                    edges[k, r, c] = True
+    return count
 
 
 @kernel
-def _link(top, bottom, left, right, state, stack, size):
-    """Hysteresis: weak pixels 8-connected through weak ones to a strong one become edges.
-
-    ``stack`` starts with the ``size`` strong pixels; returns the number of edge pixels.
-    """
-    width = state.shape[1]
-    count = 0
-    while size:
-        size -= 1
-        r, c = divmod(stack[size], width)
-        count += 1
-        for dr in range(-1, 2):
-            for dc in range(-1, 2):
-                nr = r + dr
-                nc = c + dc
-                if top <= nr <= bottom and left <= nc <= right and state[nr, nc] == _WEAK:
-                    state[nr, nc] = _EDGE
-                    stack[size] = nr * width + nc
-                    size += 1
-    return count
+def _is_edge_exactly(smoothed, r, c, weight, down, straight_r, straight_c):
+    """The threshold and the suppression at (r, c) with 0.18.1's own magnitudes."""
+    strength = _exact_magnitude(smoothed, r, c)
+    if strength < _THRESHOLD:
+        return False
+    ahead = (_exact_magnitude(smoothed, r + down, c + 1) * weight
+             + _exact_magnitude(smoothed, r + straight_r, c + straight_c) * (1.0 - weight))
+    behind = (_exact_magnitude(smoothed, r - down, c - 1) * weight
+              + _exact_magnitude(smoothed, r - straight_r, c - straight_c) * (1.0 - weight))
+    return ahead <= strength and behind <= strength

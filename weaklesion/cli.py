@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     table = commands.add_parser(
         "table", help="rebuild the paper's results table from the evaluated runs",
-        description="Tabulate every results/<dataset>/<model>/seed<N>/summary.json found: the "
+        description="Tabulate every results/<dataset>/<protocol>/<model>/seed<N>/summary.json "
+                    "found: the "
                     "paper's table (Markdown, LaTeX, CSV) with mean ± std over seeds and the "
                     "change against A1, and the comparison with the published numbers.",
     )

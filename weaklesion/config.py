@@ -1,13 +1,14 @@
 """Dataset entries of the config, completed with each format's defaults.
 
 The JSON schema (schemas/config.schema.yaml) checks names and types; this module adds what a
-schema cannot: per-format defaults (k, where the raw files come from) and which settings each
-stage depends on, so that changing ``k`` never re-runs preprocessing.
+schema cannot: per-format defaults (k, where the raw files come from), the protocols each
+dataset runs under, and which settings each stage depends on, so that changing ``k`` never
+re-runs preprocessing and adding a protocol never re-runs what another protocol made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from weaklesion.errors import ConfigError
 DEFAULT_K = {"ham10000": 45, "lits": 40, "deeplesion": 190, "folder": 10, "demo": 6}
 # Shipped download manifests; other formats come from `path` (or are generated: demo).
 MANIFESTS = {"ham10000": "ham10000", "deeplesion": "deeplesion"}
+PROTOCOLS = ("paper", "corrected")
+DEFAULT_PROTOCOLS = ("paper",)
 COMMON_DEFAULTS = {
-    "protocol": "paper",
     "target": "ellipse",
     "on_bad_image": "fail",
     "split": {"train": 0.7, "val": 0.2, "test": 0.1, "seed": 1},
@@ -28,14 +30,40 @@ COMMON_DEFAULTS = {
 # Settings read after preprocessing. Everything else in an entry (format, path, protocol,
 # on_bad_image, the format's own options) is a preprocessing setting.
 LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo"}
+# Settings of the raw files themselves: obtaining, verifying and listing them reads only these,
+# so that they are done once for every protocol.
+PROTOCOL_KEYS = {"protocol", "protocols"}
 
 
-def resolve_dataset(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry with defaults filled in and the source of its raw files decided."""
+def dataset_protocols(name: str, entry: Mapping[str, Any],
+                      default: Sequence[str] = DEFAULT_PROTOCOLS) -> list[str]:
+    """The protocols a dataset runs under: its ``protocols`` list, its single ``protocol``,
+    or the config's top-level ``protocols``."""
+    if "protocol" in entry and "protocols" in entry:
+        raise ConfigError(f"datasets.{name}: give either protocol or protocols, not both")
+    if "protocols" in entry:
+        protocols, key = list(entry["protocols"]), f"datasets.{name}.protocols"
+    elif "protocol" in entry:
+        protocols, key = [entry["protocol"]], f"datasets.{name}.protocol"
+    else:
+        protocols, key = list(default), "protocols"
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols or len(set(protocols)) != len(protocols):
+        raise ConfigError(f"{key} = {protocols!r}: a list of distinct protocols out of "
+                          f"{', '.join(PROTOCOLS)}")
+    return protocols
+
+
+def resolve_dataset(name: str, entry: Mapping[str, Any],
+                    protocols: Sequence[str] = DEFAULT_PROTOCOLS) -> dict[str, Any]:
+    """The entry with defaults filled in, its protocols listed and the source of its raw files
+    decided."""
     fmt = entry.get("format")
     if fmt not in FORMATS:
         raise ConfigError(f"datasets.{name}.format = {fmt!r}; known formats: {', '.join(FORMATS)}")
-    settings = {**COMMON_DEFAULTS, "k": DEFAULT_K[fmt], **entry}
+    settings = {**COMMON_DEFAULTS, "k": DEFAULT_K[fmt],
+                **{key: value for key, value in entry.items() if key not in PROTOCOL_KEYS}}
+    settings["protocols"] = dataset_protocols(name, entry, protocols)
     settings["split"] = {**COMMON_DEFAULTS["split"], **entry.get("split", {})}
     if fmt == "demo":
         settings["source"] = "demo"
@@ -52,10 +80,11 @@ def resolve_dataset(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def resolve_datasets(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def resolve_datasets(entries: Mapping[str, Mapping[str, Any]],
+                     protocols: Sequence[str] = DEFAULT_PROTOCOLS) -> dict[str, dict[str, Any]]:
     if not entries:
         raise ConfigError("datasets is empty: configure at least one dataset")
-    return {name: resolve_dataset(name, entry) for name, entry in entries.items()}
+    return {name: resolve_dataset(name, entry, protocols) for name, entry in entries.items()}
 
 
 # Lesions in the full releases (after the paper's exclusions), to size jobs for a scheduler.
@@ -73,6 +102,15 @@ def expected_lesions(settings: Mapping[str, Any]) -> int:
     return sum(1 for _ in images.iterdir()) if images.is_dir() else 1_000
 
 
-def preprocess_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a dataset's settings that preprocessing depends on."""
-    return {k: v for k, v in settings.items() if k not in LATER_STAGE_KEYS}
+def source_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a dataset's settings that obtaining and listing its raw files depend on:
+    the same for every protocol."""
+    return {k: v for k, v in settings.items() if k not in LATER_STAGE_KEYS | PROTOCOL_KEYS}
+
+
+def preprocess_settings(settings: Mapping[str, Any], protocol: str) -> dict[str, Any]:
+    """The part of a dataset's settings that preprocessing under ``protocol`` depends on."""
+    if protocol not in settings["protocols"]:
+        raise ConfigError(f"protocol {protocol!r} is not configured for this dataset "
+                          f"(protocols: {settings['protocols']})")
+    return {**source_settings(settings), "protocol": protocol}

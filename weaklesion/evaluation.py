@@ -1,4 +1,8 @@
-"""Predicting patches with a trained model, and scoring the test split with the paper's metrics."""
+"""Predicting patches with a trained model, and scoring it with the paper's metrics.
+
+Which lesions a run is scored on, against which masks, is decided by
+:func:`weaklesion.evaluated_set.evaluation_plan`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from weaklesion.errors import WeaklesionError
 from weaklesion.geometry import from_canvas, normalise, to_canvas
 from weaklesion.h5store import write_masks
 from weaklesion.metrics import METRIC_COLUMNS, lesion_metrics
+from weaklesion.training import autocast
 
 
 class Predictor:
@@ -31,6 +36,7 @@ class Predictor:
         self.geometry = settings["geometry"]
         self.channel_order = settings["channel_order"]
         self.pad_mode = settings["pad_mode"]
+        self.precision = settings.get("precision", "bf16")  # models from before the setting
         self.device = device
         self.model.to(device).eval()
         if device.type == "cuda":
@@ -45,8 +51,7 @@ class Predictor:
             chunk = torch.from_numpy(images[start:start + batch_size]).to(self.device)
             x = normalise(chunk, self.encoder, self.channel_order, channels_last=True)
             x = to_canvas(x, self.geometry, pad_mode=self.pad_mode)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                enabled=self.device.type == "cuda"):
+            with autocast(self.device, self.precision):
                 logits = self.model(x)["mask"]
             window = from_canvas(logits.float(), self.geometry)[:, 0]
             out[start:start + len(chunk)] = torch.sigmoid(window).cpu().numpy()
@@ -59,7 +64,8 @@ class Predictor:
 
 def score_test_split(predicted: np.ndarray, target: np.ndarray,
                      lesion_ids: np.ndarray) -> pd.DataFrame:
-    """Per-lesion metrics; empty predictions get the test set's largest errors (the paper)."""
+    """Per-lesion metrics; empty predictions get the evaluated set's largest errors (the
+    paper's rule)."""
     table = lesion_metrics(target, predicted)
     table.insert(0, "lesion_id", lesion_ids)
     return table

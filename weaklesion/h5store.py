@@ -5,11 +5,18 @@
     image        (N, 120, 120, 3) uint8   RGB patches
     mask         (N, 120, 120)    bool    ground truth (absent for DeepLesion)
     recist       (N, 4, 2)        float32 RECIST endpoints in patch pixels (DeepLesion only)
-    ellipse      (N, 5)           float32 cx, cy, width, height, angle (the weak label)
-    ellipse_iou  (N,)             float32 IoU of the filled ellipse with the mask (NaN if none)
+    ellipse      (N, 5)           float32 cx, cy, width, height, angle (the weak label, as
+                                          k-means clusters it)
+    ellipse_iou  (N,)             float32 IoU of the filled ellipse with the mask, as the keep
+                                          rule measured it (NaN if none)
+    target_ellipse (N, 5)         float32 the ellipse the target is drawn from, on ...
+    target_frame (N, 2)           int32   ... a frame of (rows, cols) pixels
     lesion_id, group_id, source   (N,)    str
     meta/<column>                 (N,)    str or float64: the source's own metadata
-    attrs: format, dataset, weaklesion_version, settings (json)
+    cluster_table/lesion_id, cluster_table/ellipse (M,), (M, 5)
+                                          only where the released procedure clustered another
+                                          table than the lesions kept (LiTS under paper)
+    attrs: format, dataset, protocol, target_recipe, weaklesion_version, settings (json)
 
 Writes stream in fixed-size blocks, so memory stays flat however large the dataset, and go to
 a temporary file renamed into place when complete.
@@ -34,7 +41,7 @@ import pandas as pd
 
 from weaklesion import PATCH_SIZE, __version__
 from weaklesion.atomic import atomic_path
-from weaklesion.datasets.base import Lesion
+from weaklesion.datasets.base import Lesion, WeakLabel
 from weaklesion.errors import WeaklesionError
 from weaklesion.recist import ELLIPSE_COLUMNS
 
@@ -67,12 +74,14 @@ class PatchWriter:
     def __init__(self, h5: h5py.File, *, has_masks: bool, has_recist: bool):
         self.h5 = h5
         self.count = 0
-        self._pending: list[tuple[Lesion, np.ndarray, float]] = []
+        self._pending: list[tuple[Lesion, WeakLabel]] = []
         self._meta: dict[str, list[Any]] = {}  # column-wise: a dict per lesion costs 10×
         self._strings: dict[str, list[str]] = {"lesion_id": [], "group_id": [], "source": []}
         shapes = {"image": ((PATCH_SIZE, PATCH_SIZE, 3), np.uint8),
                   "ellipse": ((len(ELLIPSE_COLUMNS),), np.float32),
-                  "ellipse_iou": ((), np.float32)}
+                  "ellipse_iou": ((), np.float32),
+                  "target_ellipse": ((len(ELLIPSE_COLUMNS),), np.float32),
+                  "target_frame": ((2,), np.int32)}
         if has_masks:
             shapes["mask"] = ((PATCH_SIZE, PATCH_SIZE), bool)
         if has_recist:
@@ -81,9 +90,10 @@ class PatchWriter:
             h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                               chunks=(BLOCK, *shape), **COMPRESSION)
         self._chunks = _ChunkCompressor()
+        self._cluster_table: tuple[list[str], list[np.ndarray]] = ([], [])
 
-    def append(self, lesion: Lesion, ellipse: np.ndarray, ellipse_iou: float) -> None:
-        self._pending.append((lesion, ellipse, ellipse_iou))
+    def append(self, lesion: Lesion, label: WeakLabel) -> None:
+        self._pending.append((lesion, label))
         appended = len(self._strings["lesion_id"])  # lesions before this one
         for column, value in lesion.meta.items():
             self._meta.setdefault(column, [None] * appended).append(value)
@@ -95,14 +105,24 @@ class PatchWriter:
         if len(self._pending) >= BLOCK:
             self._flush()
 
+    def append_cluster_rows(self, rows: Sequence[tuple[str, np.ndarray]]) -> None:
+        """Rows of the table that k-means clusters where it is not the kept lesions'."""
+        for lesion_id, features in rows:
+            self._cluster_table[0].append(lesion_id)
+            self._cluster_table[1].append(np.asarray(features, np.float32))
+
     def _flush(self) -> None:
         if not self._pending:
             return
         lesions = [p[0] for p in self._pending]
+        labels = [p[1] for p in self._pending]
         columns = {
             "image": np.stack([lesion.image for lesion in lesions]),
-            "ellipse": np.stack([p[1] for p in self._pending]),
-            "ellipse_iou": np.array([p[2] for p in self._pending], np.float32),
+            "ellipse": np.stack([label.ellipse for label in labels]).astype(np.float32),
+            "ellipse_iou": np.array([label.iou for label in labels], np.float32),
+            "target_ellipse": np.stack([label.target_ellipse
+                                        for label in labels]).astype(np.float32),
+            "target_frame": np.array([label.target_frame for label in labels], np.int32),
         }
         if "mask" in self.h5:
             columns["mask"] = np.stack([lesion.mask for lesion in lesions])
@@ -124,6 +144,11 @@ class PatchWriter:
         self._chunks.finish()
         for name, values in self._strings.items():
             self.h5.create_dataset(name, data=np.array(values, dtype=object), dtype=STRING)
+        ids, features = self._cluster_table
+        if ids:
+            table = self.h5.create_group("cluster_table")
+            table.create_dataset("lesion_id", data=np.array(ids, dtype=object), dtype=STRING)
+            table.create_dataset("ellipse", data=np.stack(features))
         meta = self.h5.create_group("meta")
         for column, column_values in self._meta.items():
             values = pd.Series(column_values, dtype=object)
@@ -184,11 +209,30 @@ class _ChunkCompressor:
         dataset.id.write_direct_chunk(offset, job.result())
 
 
-def write_attrs(h5: h5py.File, *, fmt: str, dataset: str, settings: Mapping[str, Any]) -> None:
+def write_attrs(h5: h5py.File, *, fmt: str, dataset: str, settings: Mapping[str, Any],
+                target_recipe: str = "exact") -> None:
     h5.attrs.update({
-        "format": fmt, "dataset": dataset, "weaklesion_version": __version__,
+        "format": fmt, "dataset": dataset, "protocol": str(settings.get("protocol", "paper")),
+        "target_recipe": target_recipe, "weaklesion_version": __version__,
         "settings": json.dumps(dict(settings), sort_keys=True, default=str),
     })
+
+
+def store_attrs(path: Path) -> dict[str, Any]:
+    """The attributes of an HDF5 store, strings decoded."""
+    with h5py.File(path, "r") as h5:
+        return {key: value.decode() if isinstance(value, bytes) else value
+                for key, value in h5.attrs.items()}
+
+
+def read_cluster_table(path: Path) -> pd.DataFrame | None:
+    """``data.h5``'s own k-means table (lesion_id and the ellipse columns), if it has one."""
+    with h5py.File(path, "r") as h5:
+        if "cluster_table" not in h5:
+            return None
+        table = pd.DataFrame(h5["cluster_table/ellipse"][:], columns=ELLIPSE_COLUMNS)
+        table.insert(0, "lesion_id", _decode(h5["cluster_table/lesion_id"][:]))
+    return table
 
 
 def _decode(values: np.ndarray) -> list[str]:
@@ -225,15 +269,28 @@ def write_masks(path: Path, name: str, masks: np.ndarray, lesion_ids: Sequence[s
         stored[:] = masks.astype(bool)
 
 
+def as_levels(masks: np.ndarray) -> np.ndarray:
+    """A mask store's array as uint8 levels (target = level / 255): bool masks become 0/255,
+    uint8 ones (soft targets) are levels already."""
+    masks = np.asarray(masks)
+    if masks.dtype == bool:
+        return masks.astype(np.uint8) * np.uint8(255)
+    if masks.dtype != np.uint8:
+        raise WeaklesionError(f"a mask store holds bool masks or uint8 levels, not {masks.dtype}")
+    return masks
+
+
 @contextlib.contextmanager
 def mask_store(path: Path, name: str, lesion_ids: Sequence[str],
-               mask_shape: tuple[int, ...] = (PATCH_SIZE, PATCH_SIZE)) -> Iterator[h5py.Dataset]:
-    """:func:`write_masks`, filled block by block: yields the empty (N, *mask_shape) bool
-    array (N = len(lesion_ids)) to assign rows to; renamed into place when the block ends."""
+               mask_shape: tuple[int, ...] = (PATCH_SIZE, PATCH_SIZE),
+               dtype: type = bool) -> Iterator[h5py.Dataset]:
+    """:func:`write_masks`, filled block by block: yields the empty (N, *mask_shape) array
+    (N = len(lesion_ids)) of bool masks, or uint8 levels for soft targets, to assign rows to;
+    renamed into place when the block ends."""
     ids = np.array(list(lesion_ids), dtype=object)
     shape = (len(ids), *mask_shape)
     with new_store(path) as h5:
-        masks = h5.create_dataset(name, shape=shape, dtype=bool,
+        masks = h5.create_dataset(name, shape=shape, dtype=dtype,
                                   chunks=(min(BLOCK, max(len(ids), 1)), *shape[1:]),
                                   **COMPRESSION)
         h5.create_dataset("lesion_id", data=ids, dtype=STRING)

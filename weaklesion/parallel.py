@@ -232,3 +232,14 @@ def _opencv_threads_stopped() -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(threads)
+
+
+@contextlib.contextmanager
+def optional_pool(workers: int, initializer: Callable[..., None] | None = None,
+                  initargs: tuple[Any, ...] = ()) -> Iterator[WorkerPool | None]:
+    """A :class:`WorkerPool` of ``workers`` processes, or None (work in this process) for one."""
+    if workers <= 1:
+        yield None
+        return
+    with WorkerPool(workers, initializer, initargs) as pool:
+        yield pool

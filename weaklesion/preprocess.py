@@ -3,6 +3,8 @@
 Items (images, volumes, DL_info rows) are read in parallel worker processes; each lesion's
 ellipse is fitted right there, from its mask or its RECIST diameters, because a failed fit —
 like an unreadable file or a too-small lesion — decides whether the lesion is kept at all.
+Under ``protocol: paper`` the adapters fit it the released way (they have the full-size
+images that procedure needs); otherwise :func:`weak_label` fits it on the patch.
 Results come back in item order, so the lesion order in ``data.h5`` is deterministic.
 """
 
@@ -23,9 +25,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from weaklesion import PATCH_SIZE
 from weaklesion.atomic import atomic_path
 from weaklesion.datasets import get_adapter
-from weaklesion.datasets.base import Exclusion, Lesion
+from weaklesion.datasets.base import Exclusion, Lesion, WeakLabel
 from weaklesion.errors import BadImageError, WeaklesionError
 from weaklesion.h5store import PatchWriter, new_store, write_attrs
 from weaklesion.parallel import WorkerPool
@@ -36,27 +39,24 @@ from weaklesion.recist import (
     mask_iou,
     rasterise_ellipse,
 )
+from weaklesion.targets import EXACT_RECIPE
 
 log = logging.getLogger(__name__)
 EXCLUDED_COLUMNS = ["lesion_id", "source", "reason"]
 
 
 @dataclass
-class KeptLesion:
-    lesion: Lesion
-    ellipse: np.ndarray
-    ellipse_iou: float
-
-
-@dataclass
 class WorkerResult:
-    kept: list[KeptLesion]
+    kept: list[Lesion]  # each with its weak label
     exclusions: list[Exclusion]
     bad_item: BadImageError | None = None
+    cluster_rows: list[tuple[str, np.ndarray]] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-def weak_label(lesion: Lesion, min_ellipse_iou: float | None) -> KeptLesion:
-    """Fit the lesion's ellipse; raise FitError when it cannot serve as a weak label."""
+def weak_label(lesion: Lesion, min_ellipse_iou: float | None) -> WeakLabel:
+    """Fit the lesion's ellipse on its patch; raise FitError when it cannot serve as a weak
+    label (``protocol: corrected``)."""
     if lesion.recist is not None:
         ellipse = ellipse_from_recist(lesion.recist)
     elif lesion.mask is not None:
@@ -68,7 +68,8 @@ def weak_label(lesion: Lesion, min_ellipse_iou: float | None) -> KeptLesion:
         iou = mask_iou(rasterise_ellipse(ellipse, lesion.mask.shape), lesion.mask)
         if min_ellipse_iou is not None and iou < min_ellipse_iou:
             raise FitError(f"ellipse IoU with the mask {iou:.2f} < {min_ellipse_iou}")
-    return KeptLesion(lesion, ellipse.as_array(), iou)
+    array = ellipse.as_array()
+    return WeakLabel(array, array, (PATCH_SIZE, PATCH_SIZE), iou)
 
 
 _worker_state: dict[str, Any] = {}
@@ -87,12 +88,16 @@ def _process_item(item: Any) -> WorkerResult:
         return WorkerResult([], [], error)
     kept, exclusions = [], list(loaded.exclusions)
     for lesion in loaded.lesions:
-        try:
-            kept.append(weak_label(lesion, adapter.min_ellipse_iou))
-        except FitError as error:
-            exclusions.append(Exclusion(lesion.source, f"ellipse fit failed: {error}",
-                                        lesion.lesion_id))
-    return WorkerResult(kept, exclusions)
+        if lesion.weak_label is None:
+            try:
+                lesion.weak_label = weak_label(lesion, adapter.min_ellipse_iou)
+            except FitError as error:
+                exclusions.append(Exclusion(lesion.source, f"ellipse fit failed: {error}",
+                                            lesion.lesion_id))
+                continue
+        kept.append(lesion)
+    return WorkerResult(kept, exclusions, cluster_rows=loaded.cluster_rows,
+                        warnings=loaded.warnings)
 
 
 def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: str,
@@ -121,11 +126,17 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
     exclusions: list[Exclusion] = []
     progress = tqdm(total=total, desc="preprocess", unit="item", file=sys.stderr,
                     mininterval=1.0 if sys.stderr.isatty() else 10.0)
+    paper = settings.get("protocol", "paper") == "paper"
+    warned = 0
     with progress, new_store(data_h5) as h5:
-        write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings)
+        write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings,
+                    target_recipe=adapter.released_target if paper else EXACT_RECIPE)
         writer = PatchWriter(h5, has_masks=adapter.has_masks, has_recist=not adapter.has_masks)
         for result in results:
             progress.update()
+            for warning in result.warnings:
+                log.warning(warning)
+            warned += len(result.warnings)
             if result.bad_item is not None:
                 if on_bad_image != "skip":
                     raise BadImageError(
@@ -135,8 +146,9 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
                     )
                 exclusions.append(Exclusion(result.bad_item.source, result.bad_item.reason))
             exclusions.extend(result.exclusions)
-            for kept in result.kept:
-                writer.append(kept.lesion, kept.ellipse, kept.ellipse_iou)
+            for lesion in result.kept:
+                writer.append(lesion, lesion.weak_label)
+            writer.append_cluster_rows(result.cluster_rows)
         writer.close()
         if writer.count == 0:
             raise WeaklesionError(
@@ -147,7 +159,8 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
                          columns=EXCLUDED_COLUMNS)
     with atomic_path(excluded_csv, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
-    log.info("%s: kept %d lesions, excluded %d", dataset, writer.count, len(exclusions))
+    log.info("%s: kept %d lesions, excluded %d%s", dataset, writer.count, len(exclusions),
+             f", {warned} warning(s) above" if warned else "")
     return {"kept": writer.count, "excluded": len(exclusions)}
 
 

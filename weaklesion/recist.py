@@ -3,6 +3,12 @@
 An ellipse is ``(cx, cy, width, height, angle)`` in OpenCV's RotatedRect convention: centre in
 pixel coordinates (x right, y down, pixel centres at integers), full axis lengths, and the
 first axis (``width``) rotated by ``angle`` degrees clockwise on screen, in [0, 180).
+
+Two families of steps: the project's own (``fit_ellipse_to_mask``, ``ellipse_from_recist``,
+``grabcut_target``; ``protocol: corrected``), which refuse degenerate shapes and fold angles,
+and the paper's released procedure step for step (the ``released_*`` functions;
+``protocol: paper``), which the published numbers came from. docs/protocols.md lists every
+difference.
 """
 
 from __future__ import annotations
@@ -160,6 +166,34 @@ def ellipse_from_recist(recist: np.ndarray) -> Ellipse:
     return ellipse
 
 
+def released_recist_features(recist: np.ndarray) -> Ellipse:
+    """The released code's ellipse of a RECIST measurement, which is also its k-means feature
+    vector (PROTOCOL item 3): centre where the lines through both diameters cross, ``width`` =
+    short and ``height`` = long diameter, and ``angle`` = 90 − atan2(dx, dy) of the short
+    axis, *not folded*, so it lies in (−90, 270] and swapping the short axis's endpoints
+    moves it by 180°. It is the same ellipse as :func:`ellipse_from_recist`'s; the unfolded
+    angle is kept because k-means saw it (labels agree with folded-angle ones at an adjusted
+    Rand index of only 0.34). Only measurements with no ellipse at all are refused (not
+    finite, a zero-length or parallel diameter); the crossing-point check is not applied.
+    """
+    points = np.asarray(recist, dtype=np.float64).reshape(4, 2)
+    if not np.isfinite(points).all():
+        raise FitError("RECIST coordinates are not finite")
+    long_a, long_b, short_a, short_b = points
+    long_dir, short_dir = long_b - long_a, short_b - short_a
+    cross = _cross(long_dir, short_dir)
+    if not (math.hypot(*long_dir) and math.hypot(*short_dir)):
+        raise FitError("a RECIST diameter has zero length")
+    if cross == 0:
+        raise FitError("RECIST diameters are parallel")
+    along = _cross(short_a - long_a, short_dir) / cross
+    cx, cy = long_a + along * long_dir
+    angle = 90.0 - math.degrees(math.atan2(short_dir[0], short_dir[1]))
+    ellipse = Ellipse(float(cx), float(cy), math.hypot(*short_dir), math.hypot(*long_dir), angle)
+    _check_finite(ellipse)
+    return ellipse
+
+
 def _cross(a: np.ndarray, b: np.ndarray) -> float:
     return float(a[0] * b[1] - a[1] * b[0])
 
@@ -215,6 +249,39 @@ def _pixel_span(low: float, high: float, size: int) -> tuple[int, int]:
     return first, last
 
 
+RELEASED_FOREGROUND = 252
+"""The released code took pixels above 252 of a 0/255 image as the lesion."""
+
+
+def released_fit(mask: np.ndarray) -> Ellipse | None:
+    """The released code's ellipse fit: OpenCV's ``fitEllipse`` on the convex hull of the
+    pixels above :data:`RELEASED_FOREGROUND` of a 0..255 image, in OpenCV's convention as it
+    comes (angle in [0, 180)); None where the hull has fewer than five points, the one case in
+    which the released code dropped a lesion. None of :func:`fit_ellipse_to_mask`'s checks
+    for degenerate shapes are made (PROTOCOL items 5, 7, 8).
+    """
+    points = cv2.findNonZero((np.asarray(mask) > RELEASED_FOREGROUND).astype(np.uint8))
+    if points is None:
+        return None
+    hull = cv2.convexHull(points)
+    if len(hull) < MIN_HULL_POINTS:
+        return None
+    (cx, cy), (width, height), angle = cv2.fitEllipse(hull)
+    return Ellipse(float(cx), float(cy), float(width), float(height), float(angle))
+
+
+def released_cluster_features(mask: np.ndarray, size: int = 120) -> Ellipse | None:
+    """The released k-means features of a lesion mask (PROTOCOL item 8): the mask as
+    matplotlib reads a 0/255 PNG (float 0..1), resized bilinearly to ``size``×``size``, cast
+    to uint8, which truncates, so only pixels that stay exactly 1.0 survive, times 255, then
+    :func:`released_fit`. This ellipse is not the one the target is drawn from: it sits
+    0.2–0.8 px and a few degrees away, and k-means clustered it.
+    """
+    coverage = np.asarray(mask, dtype=bool).astype(np.float32)
+    resized = cv2.resize(coverage, (size, size), interpolation=cv2.INTER_LINEAR)
+    return released_fit(resized.astype(np.uint8) * 255)
+
+
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
@@ -244,6 +311,38 @@ def grabcut_target(image: np.ndarray, ellipse_mask: np.ndarray) -> np.ndarray:
                     GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
     except cv2.error:
         # GrabCut refuses rectangles covering the whole image or a single colour.
+        return ellipse_mask.copy()
+    refined = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    return refined if refined.any() else ellipse_mask.copy()
+
+
+def released_grabcut(image: np.ndarray, ellipse_mask: np.ndarray) -> np.ndarray:
+    """The released code's GrabCut of a DeepLesion patch, its evaluation target (PROTOCOL
+    item 2), kept because the published DeepLesion numbers were scored against it.
+
+    The windowed patch went in as ``np.uint8(patch / 255)``: 1 where the window saturated,
+    0 elsewhere, so for a uint8 patch the image is ``patch == 255``, times the ellipse mask.
+    The rectangle is ``(x_min + 2, y_min + 2, w − 2, h − 2)`` with ``w = x_max − x_min`` over
+    the ellipse's pixels; 5 iterations from a rectangle, OpenCV's RNG seeded with 0 first (a
+    second seed gave the same targets on every reference case). Foreground = definite or
+    probable; an empty result, or a rectangle GrabCut refuses, gives the ellipse back.
+    """
+    ellipse_mask = np.asarray(ellipse_mask, dtype=bool)
+    rows, cols = np.nonzero(ellipse_mask)
+    if rows.size == 0:
+        return ellipse_mask.copy()
+    x0, y0 = int(cols.min()), int(rows.min())
+    width, height = int(cols.max()) - x0, int(rows.max()) - y0
+    rect = (x0 + 2, y0 + 2, width - 2, height - 2)
+    saturated = (np.asarray(image) == 255).astype(np.uint8) * ellipse_mask[..., None]
+    labels = ellipse_mask.astype(np.uint8)
+    background_model = np.zeros((1, 65), np.float64)
+    foreground_model = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(np.ascontiguousarray(saturated), labels, rect, background_model,
+                    foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
         return ellipse_mask.copy()
     refined = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     return refined if refined.any() else ellipse_mask.copy()

@@ -6,6 +6,10 @@ so images of one lesion land on both sides; LiTS uses the released index lists i
 patch list; DeepLesion uses its official ``Train_Val_Test`` column.
 ``protocol: corrected`` assigns whole groups (HAM ``lesion_id``, LiTS volume, DeepLesion
 patient, folder ``groups.csv``), so no group is on two sides.
+
+``split.csv`` also gives each lesion's ``order`` within its split: the order the released
+code listed the split in (the shuffled order for the by-image split), which decides which
+lesions a loader that scores only whole batches leaves out (:mod:`weaklesion.evaluated_set`).
 """
 
 from __future__ import annotations
@@ -25,10 +29,16 @@ SPLITS = ("train", "val", "test")
 LITS_PAPER_LISTS = {"train": "tr_ind.npy", "val": "val_ind.npy", "test": "test_ind.npy"}
 
 
-def paper_shuffle_split(n: int, fractions: Sequence[float], seed: int = 1) -> np.ndarray:
-    """The reference code's split: shuffle 0..n-1 with ``random.seed(seed)``, cut 70/20/10."""
+def paper_shuffle_order(n: int, seed: int = 1) -> list[int]:
+    """0..n-1 shuffled as the reference code shuffled them, with ``random.seed(seed)``."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
+    return order
+
+
+def paper_shuffle_split(n: int, fractions: Sequence[float], seed: int = 1) -> np.ndarray:
+    """The reference code's split: shuffle 0..n-1 with ``random.seed(seed)``, cut 70/20/10."""
+    order = paper_shuffle_order(n, seed)
     train_end = int(n * fractions[0])
     val_end = train_end + int(n * fractions[1])
     labels = np.empty(n, dtype=object)
@@ -83,6 +93,7 @@ def make_split(table: pd.DataFrame, *, fmt: str, protocol: str,
         raise ConfigError(f"split fractions must sum to 1, got {dict(fractions)}")
     n = len(table)
     labels = None
+    listed = np.arange(n)  # where each lesion comes in the released listing of its split
     if fmt == "deeplesion":
         labels = table["meta_official_split"].to_numpy(dtype=object)
         if protocol == "corrected" and _groups_cross(table["group_id"], labels):
@@ -95,10 +106,13 @@ def make_split(table: pd.DataFrame, *, fmt: str, protocol: str,
                         "splitting by volume instead", n)
     elif protocol == "paper":
         labels = paper_shuffle_split(n, fraction_list, seed)
+        listed[paper_shuffle_order(n, seed)] = np.arange(n)
     if labels is None:
         labels = group_split(table["group_id"], fraction_list, seed)
     split = pd.DataFrame({"lesion_id": table["lesion_id"].to_numpy(),
                           "group_id": table["group_id"].to_numpy(), "split": labels})
+    split["order"] = pd.Series(listed).groupby(split["split"]).rank(method="first").astype(
+        "int64") - 1
     for name in SPLITS:
         if not (split["split"] == name).any():
             raise ConfigError(

@@ -1,14 +1,26 @@
 """Stage 3: the training targets — filled-ellipse pseudo-masks, and their GrabCut refinement.
 
-``targets.h5`` holds the ellipse masks rasterised with OpenCV from the parameters fitted in
-stage 2; ``ellipses.parquet`` holds those parameters with how well each ellipse covers its
-ground-truth mask. ``grabcut.h5`` is made only where it is needed: as the training target under
-``target: grabcut``, and as DeepLesion's evaluation target (it has no ground-truth masks).
+``targets.h5`` holds the ellipse targets; ``ellipses.parquet`` the ellipse parameters with how
+well each target covers its ground-truth mask. ``data.h5`` names how its targets are made
+(attribute ``target_recipe``):
+
+- ``exact`` (``protocol: corrected``): the ellipse's pixels, computed exactly on the patch
+  (:func:`weaklesion.recist.rasterise_ellipse`);
+- ``ham10000``, ``lits``, ``deeplesion`` (``protocol: paper``): drawn as the released code
+  drew them (:data:`RELEASED_RECIPES`), with matplotlib on the frame the ellipse was fitted in,
+  then resized to 120×120 with nearest neighbour.
+
+Targets are stored as bool masks, or, where the released targets were soft (LiTS), as uint8
+levels (value / 255 is the target). ``grabcut.h5`` is made only where it is needed: as the
+training target under ``target: grabcut``, and as DeepLesion's evaluation target (it has no
+ground-truth masks); under ``paper`` with the released GrabCut (PROTOCOL item 2).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,9 +31,67 @@ from tqdm import tqdm
 
 from weaklesion import PATCH_SIZE
 from weaklesion.atomic import atomic_path
-from weaklesion.h5store import BLOCK, mask_store, read_arrays, read_table, write_masks
-from weaklesion.parallel import WorkerPool
-from weaklesion.recist import ELLIPSE_COLUMNS, Ellipse, grabcut_target, rasterise_ellipse
+from weaklesion.h5store import (
+    BLOCK,
+    as_levels,
+    mask_store,
+    read_arrays,
+    read_table,
+    store_attrs,
+    write_masks,
+)
+from weaklesion.parallel import optional_pool
+from weaklesion.recist import (
+    ELLIPSE_COLUMNS,
+    Ellipse,
+    grabcut_target,
+    rasterise_ellipse,
+    released_grabcut,
+)
+from weaklesion.rendering import draw_ellipse
+
+EXACT_RECIPE = "exact"
+
+
+@dataclass(frozen=True)
+class ReleasedRecipe:
+    """How the released code turned one dataset's ellipse into its training target.
+
+    ``edge_pt``: width of the white outline in points; ``encoding``: the file the drawing was
+    saved as; ``threshold``: the fraction of full scale above which (``strict``) or from which
+    a pixel became 1, or None where the target stayed soft.
+    """
+
+    edge_pt: float
+    encoding: str
+    threshold: float | None
+    strict: bool = False
+
+
+RELEASED_RECIPES = {
+    # PROTOCOL item 7: filled, PNG at full image size, then >= 0.5.
+    "ham10000": ReleasedRecipe(edge_pt=0.0, encoding="png", threshold=0.5),
+    # Item 5: filled, PNG at crop size, never thresholded (its binarising step saw no files).
+    "lits": ReleasedRecipe(edge_pt=0.0, encoding="png", threshold=None),
+    # Item 1: filled *and* outlined 3 pt wide (5 px at 120 dpi), JPEG, then > 0.9.
+    "deeplesion": ReleasedRecipe(edge_pt=3.0, encoding="jpeg", threshold=0.9, strict=True),
+}
+
+
+def draw_released_target(recipe: str, ellipse: Sequence[float], frame: tuple[int, int], *,
+                         resize: bool = True) -> np.ndarray:
+    """The released target of ``ellipse`` on ``frame`` (rows, cols) as uint8 levels: drawn,
+    thresholded to 0/255 where the recipe did, resized to 120×120 by nearest neighbour (the
+    released loader's mask resize) unless ``resize`` is False."""
+    how = RELEASED_RECIPES[recipe]
+    drawn = draw_ellipse(ellipse, frame, edge_pt=how.edge_pt, encoding=how.encoding)
+    if how.threshold is not None:
+        fraction = drawn / 255.0
+        on = fraction > how.threshold if how.strict else fraction >= how.threshold
+        drawn = np.where(on, 255, 0).astype(np.uint8)
+    if not resize:
+        return drawn
+    return cv2.resize(drawn, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_NEAREST)
 
 
 def ellipse_masks(ellipses: np.ndarray) -> np.ndarray:
@@ -34,60 +104,103 @@ def ellipse_masks(ellipses: np.ndarray) -> np.ndarray:
 
 
 def ellipse_table(table: pd.DataFrame, ellipse: np.ndarray, masks: np.ndarray | None):
-    """Ellipse parameters per lesion, with Dice/IoU of the filled ellipse against the mask."""
+    """Ellipse parameters per lesion, with Dice/IoU of the target (binarised at one half)
+    against the mask."""
     out = table[["lesion_id", *ELLIPSE_COLUMNS]].copy()
     if masks is not None:
-        inter = np.logical_and(ellipse, masks).sum(axis=(1, 2))
-        total = ellipse.sum(axis=(1, 2)) + masks.sum(axis=(1, 2))
+        target = as_levels(ellipse) >= 128
+        inter = np.logical_and(target, masks).sum(axis=(1, 2))
+        total = target.sum(axis=(1, 2)) + masks.sum(axis=(1, 2))
         out["target_iou"] = 100 * inter / np.maximum(total - inter, 1)
         out["target_dice"] = 100 * 2 * inter / np.maximum(total, 1)
     return out
 
 
-def write_ellipse_targets(data_h5: Path, ellipses_parquet: Path, targets_h5: Path) -> pd.DataFrame:
-    """Rasterise, score and store the ellipse targets block by block, so that memory stays
-    flat however many lesions there are."""
+def _released_target_job(job: tuple[str, np.ndarray, np.ndarray]) -> np.ndarray:
+    recipe, ellipse, frame = job
+    return draw_released_target(recipe, ellipse, tuple(frame))
+
+
+def _init_render_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def _progress(total: int, desc: str) -> dict:
+    return dict(total=total, desc=desc, unit="lesion", file=sys.stderr,
+                mininterval=1.0 if sys.stderr.isatty() else 10.0)
+
+
+def write_ellipse_targets(data_h5: Path, ellipses_parquet: Path, targets_h5: Path,
+                          workers: int = 1) -> pd.DataFrame:
+    """Make, score and store the ellipse targets block by block, so that memory stays flat
+    however many lesions there are; released renderings in ``workers`` processes."""
+    recipe = target_recipe(data_h5)
     table = read_table(data_h5)
-    params = table[ELLIPSE_COLUMNS].to_numpy(np.float32)
+    if recipe == EXACT_RECIPE:
+        params = table[ELLIPSE_COLUMNS].to_numpy(np.float32)
+        dtype = bool
+    else:
+        stored = read_arrays(data_h5, ["target_ellipse", "target_frame"])
+        params, frames = stored["target_ellipse"], stored["target_frame"]
+        dtype = np.uint8 if RELEASED_RECIPES[recipe].threshold is None else bool
     parts = []
-    with h5py.File(data_h5, "r") as data, \
-            mask_store(targets_h5, "ellipse", table["lesion_id"]) as stored:
+    with optional_pool(workers if recipe != EXACT_RECIPE else 1) as pool, \
+            h5py.File(data_h5, "r") as data, \
+            mask_store(targets_h5, "ellipse", table["lesion_id"], dtype=dtype) as stored_masks:
+        stored_masks.attrs["recipe"] = recipe
         truth = data.get("mask")
+        progress = tqdm(**_progress(len(table), f"targets ({recipe})"))
         for start in range(0, len(table), BLOCK):
             rows = slice(start, start + BLOCK)
-            masks = ellipse_masks(params[rows])
-            stored[start : start + len(masks)] = masks
+            if recipe == EXACT_RECIPE:
+                masks = ellipse_masks(params[rows])
+            else:
+                jobs = [(recipe, p, f) for p, f in zip(params[rows], frames[rows], strict=True)]
+                drawn = (pool.imap(_released_target_job, jobs, 8) if pool is not None
+                         else map(_released_target_job, jobs))
+                levels = np.stack(list(drawn))
+                masks = levels >= 128 if dtype is bool else levels
+            stored_masks[start : start + len(masks)] = masks
             parts.append(ellipse_table(table.iloc[rows], masks,
                                        None if truth is None else truth[rows]))
+            progress.update(len(masks))
+        progress.close()
     summary = pd.concat(parts, ignore_index=True)
     with atomic_path(ellipses_parquet, suffix=".parquet") as tmp:
         summary.to_parquet(tmp, index=False)
     return summary
 
 
-def _grabcut_one(args: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    return grabcut_target(*args)
+def target_recipe(data_h5: Path) -> str:
+    """How ``data.h5``'s targets are made (see the module docstring)."""
+    recipe = store_attrs(data_h5).get("target_recipe", EXACT_RECIPE)
+    if recipe != EXACT_RECIPE and recipe not in RELEASED_RECIPES:
+        raise ValueError(f"{data_h5}: unknown target recipe {recipe!r}")
+    return recipe
 
 
-def _init_grabcut_worker() -> None:
-    cv2.setNumThreads(1)
+def _grabcut_one(args: tuple[bool, np.ndarray, np.ndarray]) -> np.ndarray:
+    released, image, ellipse = args
+    return (released_grabcut if released else grabcut_target)(image, ellipse)
 
 
-def grabcut_masks(images: np.ndarray, ellipse: np.ndarray, workers: int = 1) -> np.ndarray:
-    """GrabCut of every ellipse, in parallel over ``workers`` processes, with a progress bar."""
-    jobs = zip(images, ellipse, strict=True)
-    progress = dict(total=len(images), desc="grabcut", unit="lesion", file=sys.stderr,
-                    mininterval=1.0 if sys.stderr.isatty() else 10.0)
-    if workers <= 1:
-        return np.stack([_grabcut_one(job) for job in tqdm(jobs, **progress)])
+def grabcut_masks(images: np.ndarray, ellipse: np.ndarray, workers: int = 1, *,
+                  released: bool = False) -> np.ndarray:
+    """GrabCut of every ellipse (the released GrabCut if ``released``), in parallel over
+    ``workers`` processes, with a progress bar."""
+    jobs = ((released, image, mask) for image, mask in zip(images, ellipse, strict=True))
     chunksize = max(1, min(64, len(images) // (workers * 8)))
-    with WorkerPool(workers, _init_grabcut_worker) as pool:
-        return np.stack(list(tqdm(pool.imap(_grabcut_one, jobs, chunksize), **progress)))
+    with optional_pool(workers, _init_render_worker) as pool:
+        results = pool.imap(_grabcut_one, jobs, chunksize) if pool else map(_grabcut_one, jobs)
+        return np.stack(list(tqdm(results, **_progress(len(images), "grabcut"))))
 
 
 def write_grabcut_targets(data_h5: Path, targets_h5: Path, grabcut_h5: Path,
                           workers: int = 1) -> None:
+    """GrabCut of each ellipse target (binarised at one half), the released one where the
+    targets were drawn as released (``protocol: paper``)."""
     images = read_arrays(data_h5, ["image"])["image"]
     stored = read_arrays(targets_h5, ["ellipse", "lesion_id"])
-    refined = grabcut_masks(images, stored["ellipse"], workers)
+    refined = grabcut_masks(images, as_levels(stored["ellipse"]) >= 128, workers,
+                            released=target_recipe(data_h5) != EXACT_RECIPE)
     write_masks(grabcut_h5, "grabcut", refined, [i.decode() for i in stored["lesion_id"]])

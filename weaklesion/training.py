@@ -8,11 +8,17 @@ for training or model selection: validation compares predictions with the weak t
 The mask loss is averaged as if over the paper's 384×480 canvas (scaled by canvas area / paper
 canvas area), so that loss magnitudes, the mask-vs-cluster balance of A1+L and ACoseg's
 gradient clipping behave the same under the ``compact`` geometry as under ``paper``.
+
+Targets are uint8 levels (target = level / 255): binary masks are 0/255, LiTS's released
+targets are soft. Under ``protocol: paper`` two released training steps are kept, each a field
+of :class:`TrainSettings`: ACoseg never zeroes its gradients (``accumulate_gradients``), and
+HAM10000's A1+L is evaluated with its last epoch's model after an early stop (``selection``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -35,7 +41,7 @@ from weaklesion.atomic import atomic_path
 from weaklesion.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from weaklesion.errors import ConfigError, WeaklesionError
 from weaklesion.geometry import canvas_shape, from_canvas, normalise, to_canvas
-from weaklesion.h5store import read_arrays
+from weaklesion.h5store import as_levels, read_arrays
 from weaklesion.losses import COSEG_SUB_BATCH, compute_loss, coseg_pairs
 from weaklesion.models import build_model
 from weaklesion.schedules import Schedule, resolve_schedule
@@ -57,8 +63,15 @@ class TrainSettings:
     pad_mode: str
     schedule: Schedule
     seed: int
-    selection: str = "best"  # "best" epoch on the monitor, or "stop": the last epoch run
+    # "best" epoch on the monitor; "stop": the last epoch run; "last_after_early_stop": the
+    # last epoch if training stopped early, else the best (the released HAM10000 A1+L).
+    selection: str = "best"
     deterministic: bool = False
+    # The released ACoseg never called zero_grad: every step adds to the gradient of all steps
+    # before it (then clips the sum to the norm limit and steps Adam).
+    accumulate_gradients: bool = False
+    precision: str = "fp32"  # or "bf16": autocast on CUDA (CPU runs are fp32 either way)
+    protocol: str = "corrected"  # recorded: the facts above follow from it
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,11 +83,22 @@ class LesionArrays:
 
     lesion_ids: np.ndarray
     images: np.ndarray  # (N, 120, 120, 3) uint8 RGB
-    masks: np.ndarray  # (N, 120, 120) bool
+    masks: np.ndarray  # (N, 120, 120) uint8 levels: target = level / 255 (binary: 0/255)
     clusters: np.ndarray  # (N,) int64
+    order: np.ndarray | None = None  # (N,) where each comes in the released listing
 
     def __len__(self) -> int:
         return len(self.lesion_ids)
+
+    def subset(self, rows: np.ndarray) -> LesionArrays:
+        return LesionArrays(self.lesion_ids[rows], self.images[rows], self.masks[rows],
+                            self.clusters[rows], None if self.order is None else self.order[rows])
+
+    def listed(self) -> LesionArrays:
+        """The lesions in the order the released code listed them (see splits.py)."""
+        if self.order is None:
+            return self
+        return self.subset(np.argsort(self.order, kind="stable"))
 
 
 def load_splits(data_h5: Path, mask_h5: Path, mask_name: str, clusters: Path,
@@ -102,9 +126,10 @@ def load_splits(data_h5: Path, mask_h5: Path, mask_name: str, clusters: Path,
     result = {}
     for name in ("train", "val", "test"):
         rows = np.flatnonzero(split["split"].to_numpy() == name)
+        order = split["order"].to_numpy(np.int64)[rows] if "order" in split else None
         result[name] = LesionArrays(ids[rows], images["image"][rows],
-                                    masks[mask_name][rows].astype(bool),
-                                    labels["cluster"].to_numpy(np.int64)[rows])
+                                    as_levels(masks[mask_name][rows]),
+                                    labels["cluster"].to_numpy(np.int64)[rows], order)
     return result
 
 
@@ -123,7 +148,7 @@ class Batches:
         self.settings = settings
         self.device = device
         self.images = torch.from_numpy(arrays.images).to(device)
-        self.masks = torch.from_numpy(arrays.masks).to(device)
+        self.masks = torch.from_numpy(as_levels(arrays.masks)).to(device)
         self.clusters = torch.from_numpy(arrays.clusters).to(device)
 
     def __len__(self) -> int:
@@ -138,9 +163,13 @@ class Batches:
         return x
 
     def targets(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        mask = self.masks[index][:, None].float()
+        mask = self.masks[index][:, None].float() / 255
         return {"mask": to_canvas(mask, self.settings.geometry, pad_mode=self.settings.pad_mode),
                 "cluster": self.clusters[index]}
+
+    def binary_masks(self, index: torch.Tensor) -> torch.Tensor:
+        """The targets binarised at one half, (N, 120, 120) bool."""
+        return self.masks[index] >= 128
 
 
 def mask_loss_scale(geometry: str) -> float:
@@ -168,12 +197,24 @@ def step_terms(model, name: str, x, targets, rows: tuple[slice, slice | None], s
                                                  _select(targets, second))), scale)
 
 
+def _autocast_terms(precision: str, model, name: str, x, targets, rows, scale: float):
+    with autocast(x.device, precision):
+        return step_terms(model, name, x, targets, rows, scale)
+
+
 def _step_rows(name: str, n: int) -> list[tuple[slice, slice | None]]:
     return list(coseg_pairs(n)) if name == "ACoseg" else [(slice(0, n), None)]
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on CUDA where ``precision`` is ``bf16``; fp32 otherwise."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"train.precision = {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=device.type == "cuda" and precision == "bf16")
 
 
 def dice_per_lesion(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -194,7 +235,7 @@ def validate(model, settings: TrainSettings, batches: Batches, scale: float,
         index = torch.arange(start, min(start + batch_size, len(batches)),
                              device=batches.device)
         x, targets = batches.inputs(index), batches.targets(index)
-        with _autocast(batches.device):
+        with autocast(batches.device, settings.precision):
             outputs = model(x)
             if settings.model == "ACoseg":  # the pair loss of the batch paired with itself
                 terms = compute_loss("ACoseg", (outputs, outputs), (targets, targets))
@@ -204,10 +245,30 @@ def validate(model, settings: TrainSettings, batches: Batches, scale: float,
         for key, value in terms.items():
             totals[key] = totals.get(key, 0.0) + float(value) * len(index)
         logits = from_canvas(outputs["mask"].float(), settings.geometry)[:, 0]
-        dice.append(dice_per_lesion(logits >= 0, batches.masks[index]))
+        dice.append(dice_per_lesion(logits >= 0, batches.binary_masks(index)))
     metrics = {f"val_{k}": v / len(batches) for k, v in totals.items()}
     metrics["val_dice"] = float(torch.cat(dice).mean())
     return metrics
+
+
+def optimiser_step(model, optimizer, loss_terms, *, grad_clip: float | None = None,
+                   accumulate_gradients: bool = False) -> dict[str, torch.Tensor]:
+    """One optimiser step on the loss terms ``loss_terms()`` computes: clear the gradients
+    (unless ``accumulate_gradients``), backward, clip the gradient norm to ``grad_clip``,
+    step.
+
+    ``accumulate_gradients`` is the released ACoseg (PROTOCOL item 11, a defect kept under
+    ``protocol: paper``): it never called ``zero_grad``, so each step's gradient is added to
+    the clipped sum of all before it, and the clip then bounds that running sum.
+    """
+    if not accumulate_gradients:
+        optimizer.zero_grad(set_to_none=True)
+    terms = loss_terms()
+    terms["loss"].backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return terms
 
 
 def run_fingerprint(settings: TrainSettings, inputs: list[Path]) -> str:
@@ -319,13 +380,10 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
             index = order[step * schedule.batch_size:(step + 1) * schedule.batch_size]
             x, targets = train_batches.inputs(index), train_batches.targets(index)
             for rows in _step_rows(settings.model, len(index)):
-                optimizer.zero_grad(set_to_none=True)
-                with _autocast(device):
-                    terms = step_terms(model, settings.model, x, targets, rows, scale)
-                terms["loss"].backward()
-                if schedule.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-                optimizer.step()
+                loss_terms = functools.partial(_autocast_terms, settings.precision, model,
+                                               settings.model, x, targets, rows, scale)
+                terms = optimiser_step(model, optimizer, loss_terms, grad_clip=schedule.grad_clip,
+                                       accumulate_gradients=settings.accumulate_gradients)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value.detach().double()
                 steps += 1
@@ -356,7 +414,8 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
             log.info("early stop: %s did not improve for %d epochs", schedule.monitor, stale)
             break
 
-    selected = best_path if settings.selection == "best" else last_path
+    stopped_early = stale >= schedule.patience
+    selected = best_path if keeps_best(settings.selection, stopped_early) else last_path
     final, state = load_checkpoint(selected)
     final_extra = {**run_extra, "selected_epoch": state["epoch"], "best_epoch": best_epoch,
                    "epochs_run": len(history)}
@@ -367,6 +426,23 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     log.info("selected epoch %d of %d (%s)", state["epoch"], len(history), settings.selection)
     return table
+
+
+SELECTIONS = ("best", "stop", "last_after_early_stop")
+
+
+def keeps_best(selection: str, stopped_early: bool) -> bool:
+    """Whether the model kept is the best epoch's (else the last epoch's).
+
+    ``last_after_early_stop`` is the released HAM10000 A1+L (PROTOCOL item 13): on an early
+    stop it overwrote its best checkpoint with the last epoch's model, which is the one it
+    evaluated; a run that used all its epochs kept its best.
+    """
+    if selection not in SELECTIONS:
+        raise ConfigError(f"train.selection = {selection!r}; valid: {', '.join(SELECTIONS)}")
+    if selection == "last_after_early_stop":
+        return not stopped_early
+    return selection == "best"
 
 
 def _resume(path: Path, fingerprint: str, model, optimizer, generator, device):
@@ -392,24 +468,47 @@ def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device
 
 # Formats whose images the reference code read with OpenCV and fed in BGR order.
 BGR_IN_PAPER = {"ham10000", "demo"}
+# Formats trained as the released HAM10000 code trained (the demo is HAM10000-shaped).
+HAM_SHAPED = {"ham10000", "demo", "folder"}
+# The released padding, albumentations' PadIfNeeded default (reflect-101), and ours.
+PAD_MODE = {"paper": "reflect", "corrected": "zero"}
 
 
 def settings_from_config(*, model: str, seed: int, dataset: Mapping[str, Any],
                          train_config: Mapping[str, Any], weights_file: str | None
                          ) -> TrainSettings:
-    """TrainSettings from the workflow config (``train:``) and one dataset's entry."""
-    fmt = dataset["format"]
-    paper_bgr = train_config["channel_order"] == "paper" and fmt in BGR_IN_PAPER
+    """TrainSettings from the workflow config (``train:``) and one protocol's dataset entry.
+
+    ``channel_order``, ``pad_mode`` and ``selection`` set to ``protocol`` follow the run's
+    protocol; any other value applies to both protocols."""
+    fmt, protocol = dataset["format"], dataset.get("protocol", "paper")
+    channel_order = _per_protocol(train_config.get("channel_order", "protocol"), protocol)
+    pad_mode = _per_protocol(train_config.get("pad_mode", "protocol"),
+                             PAD_MODE[protocol])
+    selection = _per_protocol(train_config.get("selection", "protocol"),
+                              released_selection(model, fmt) if protocol == "paper" else "best")
     return TrainSettings(
         model=model,
         encoder=train_config["encoder"],
         encoder_weights=weights_file,
         num_clusters=int(dataset["k"]),
         geometry=train_config["geometry"],
-        channel_order="bgr" if paper_bgr else "rgb",
-        pad_mode=train_config["pad_mode"],
+        channel_order="bgr" if channel_order == "paper" and fmt in BGR_IN_PAPER else "rgb",
+        pad_mode=pad_mode,
         schedule=resolve_schedule(model, fmt, train_config),
         seed=int(seed),
-        selection=train_config["selection"],
+        selection=selection,
         deterministic=bool(train_config["deterministic"]),
+        accumulate_gradients=protocol == "paper" and model == "ACoseg",
+        precision=train_config.get("precision", "fp32"),
+        protocol=protocol,
     )
+
+
+def released_selection(model: str, fmt: str) -> str:
+    """The released code's model selection for ``model`` on ``fmt`` (see :func:`keeps_best`)."""
+    return "last_after_early_stop" if model == "A1+L" and fmt in HAM_SHAPED else "best"
+
+
+def _per_protocol(value: str, protocol_value: str) -> str:
+    return protocol_value if value == "protocol" else value

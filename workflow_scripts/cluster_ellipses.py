@@ -3,13 +3,19 @@
 import pandas as pd
 
 from weaklesion.atomic import atomic_path
-from weaklesion.clustering import cluster_ellipses
+from weaklesion.clustering import cluster_lesions
+from weaklesion.h5store import read_cluster_table
 from weaklesion.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    labels, centroids = cluster_ellipses(
+    cluster_table = read_cluster_table(snakemake.input.data)
+    if cluster_table is not None:
+        log.info("labels taken from the released ellipse table (%d rows), misaligned as the "
+                 "released code had them", len(cluster_table))
+    labels, centroids = cluster_lesions(
         pd.read_parquet(snakemake.input.ellipses), snakemake.params.k,
         seed=snakemake.params.seed, config_key=f"datasets.{snakemake.wildcards.dataset}.k",
+        cluster_table=cluster_table,
     )
     with atomic_path(snakemake.output.clusters, suffix=".parquet") as tmp:
         labels.to_parquet(tmp, index=False)

@@ -1,11 +1,12 @@
-"""Rasterise the ellipse pseudo-masks and tabulate the ellipse parameters."""
+"""Make the ellipse training targets (as data.h5's target recipe says) and tabulate them."""
 
 from weaklesion.logs import rule_logging
-from weaklesion.targets import write_ellipse_targets
+from weaklesion.targets import target_recipe, write_ellipse_targets
 
 with rule_logging(snakemake.log[0]) as log:
+    log.info("target recipe: %s", target_recipe(snakemake.input.data))
     table = write_ellipse_targets(snakemake.input.data, snakemake.output.ellipses,
-                                  snakemake.output.targets)
+                                  snakemake.output.targets, workers=snakemake.threads)
     if "target_dice" in table:
         log.info("ellipse targets vs ground truth: mean Dice %.1f, mean IoU %.1f",
                  table["target_dice"].mean(), table["target_iou"].mean())

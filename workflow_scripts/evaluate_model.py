@@ -1,26 +1,33 @@
-"""Predict the test split with a trained model and score it with the paper's metrics."""
+"""Predict a run's evaluated set and score it with the paper's metrics."""
 
+import numpy as np
 import torch
 
+from weaklesion.evaluated_set import EvaluationPlan
 from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
 from weaklesion.logs import rule_logging
 from weaklesion.training import load_splits, pick_device
 
 with rule_logging(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
-    test = load_splits(snakemake.input.data, snakemake.input.reference,
-                       snakemake.params.reference_name, snakemake.input.clusters,
-                       snakemake.input.split)["test"]
+    plan = EvaluationPlan(**snakemake.params.evaluated)
+    split = load_splits(snakemake.input.data, snakemake.input.reference,
+                        plan.reference, snakemake.input.clusters,
+                        snakemake.input.split)[plan.split].listed()
+    scored = split.subset(np.arange(len(split))[plan.scored(len(split))])
+    log.info("scoring %d of the %d %s lesions against the %r masks of %s", len(scored),
+             len(split), plan.split, plan.reference, snakemake.input.reference)
     predictor = Predictor(snakemake.input.model, pick_device(snakemake.params.device),
                           expect=snakemake.params.expect)
-    predicted = predictor.masks(test.images, snakemake.params.batch_size)
-    table = score_test_split(predicted, test.masks, test.lesion_ids)
+    predicted = predictor.masks(scored.images, snakemake.params.batch_size)
+    table = score_test_split(predicted, scored.masks >= 128, scored.lesion_ids)
     summary = summarise(table, {
-        "dataset": snakemake.wildcards.dataset, "model": snakemake.wildcards.model,
-        "seed": int(snakemake.wildcards.seed), "reference": snakemake.params.reference_name,
+        "dataset": snakemake.wildcards.dataset, "protocol": snakemake.wildcards.protocol,
+        "model": snakemake.wildcards.model, "seed": int(snakemake.wildcards.seed),
+        "reference": plan.reference, "split": plan.split,
         "selected_epoch": predictor.state["epoch"],
     })
     write_evaluation(table, summary, snakemake.output.metrics, snakemake.output.summary,
                      snakemake.output.predictions, predicted)
-    log.info("test metrics (%d lesions): %s", len(table),
+    log.info("metrics (%d lesions): %s", len(table),
              {k: round(v, 2) for k, v in summary.items() if isinstance(v, float)})

@@ -3,19 +3,22 @@ image, the reference contour, the ellipse target contour and each model's predic
 
 Rule wiring:
 
-- input: ``data`` = ``results/{dataset}/data.h5``; ``targets`` =
-  ``results/{dataset}/targets.h5``; ``reference`` = the evaluation reference, as in the
-  evaluate rule (``data.h5`` for datasets with masks, ``grabcut.h5`` for DeepLesion);
-  ``predictions`` = the runs' ``results/{dataset}/{model}/seed{seed}/test_predictions.h5``
-  (any models and seeds; each model's smallest seed is drawn, models not given get no row)
+- input: ``data`` = ``results/{dataset}/{protocol}/data.h5``; ``targets`` =
+  ``results/{dataset}/{protocol}/targets.h5``; ``reference`` = the test split's reference
+  (``data.h5`` for datasets with masks, ``grabcut.h5`` for DeepLesion);
+  ``predictions`` = the runs'
+  ``results/{dataset}/{protocol}/{model}/seed{seed}/test_predictions.h5`` (any models and
+  seeds; each model's smallest seed is drawn, models not given get no row)
 - output: ``png``, ``pdf``
 - log: one file
 - params: ``reference_name`` (``"mask"`` or ``"grabcut"``: the masks in ``reference``);
-  optional ``n_lesions`` (columns, 5) and ``title`` (default: the ``dataset`` wildcard)
+  optional ``n_lesions`` (columns, 5) and ``title`` (default: "<dataset> (<protocol>)")
 
 Columns are test lesions evenly spaced in the ranking by A1's Dice (the first model drawn
 where A1 is not), best first, so good and poor results both show.
 """
+
+import numpy as np
 
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures import (
@@ -26,6 +29,7 @@ from weaklesion.figures import (
     write_figure,
 )
 from weaklesion.figures.inputs import (
+    figure_title,
     file_list,
     first_seed_runs,
     positions,
@@ -34,19 +38,28 @@ from weaklesion.figures.inputs import (
     read_rows,
 )
 from weaklesion.figures.segmentations import SEGMENTATION_COLUMNS
+from weaklesion.h5store import as_levels
 from weaklesion.logs import rule_logging
 
 REFERENCE_LABELS = {"mask": "ground truth", "grabcut": "GrabCut reference"}
 
 with rule_logging(snakemake.log[0]) as log:
     params = snakemake.params
-    title = getattr(params, "title", None) or getattr(snakemake.wildcards, "dataset", None)
+    title = figure_title(params, snakemake.wildcards)
     runs = first_seed_runs(file_list(snakemake.input.predictions))
     chooser = selection_model(runs)
-    test_ids = read_lesion_ids(runs[chooser].path)
+    predicted_ids = {model: read_lesion_ids(run.path) for model, run in runs.items()}
+    # Under protocol paper some runs were scored on other lesions (weaklesion.evaluated_set):
+    # draw the lesions every drawn model predicted, and leave out models with none of them.
+    test_ids = predicted_ids[chooser]
+    left_out = [m for m, ids in predicted_ids.items() if not np.isin(test_ids, ids).any()]
+    if left_out:
+        log.info("%s left out: scored on other lesions than %s", left_out, chooser)
+        runs = {m: run for m, run in runs.items() if m not in left_out}
+    test_ids = test_ids[np.all([np.isin(test_ids, predicted_ids[m]) for m in runs], axis=0)]
     predictions = {}
     for model, run in runs.items():
-        rows = positions(read_lesion_ids(run.path), test_ids, run.path)
+        rows = positions(predicted_ids[model], test_ids, run.path)
         predictions[model] = read_array(run.path, "prediction")[rows].astype(bool)
 
     reference_path, reference_name = snakemake.input.reference, params.reference_name
@@ -62,7 +75,8 @@ with rule_logging(snakemake.log[0]) as log:
     figure = segmentation_figure(
         read_rows(data, "image", positions(read_lesion_ids(data), shown, data)),
         reference[columns],
-        read_rows(targets, "ellipse", positions(read_lesion_ids(targets), shown, targets)),
+        as_levels(read_rows(targets, "ellipse",
+                            positions(read_lesion_ids(targets), shown, targets))) >= 128,
         {model: predicted[columns] for model, predicted in predictions.items()},
         lesion_ids=shown,
         reference_label=REFERENCE_LABELS.get(reference_name, reference_name),

@@ -2,20 +2,20 @@
 
 Rule wiring:
 
-- input: ``histories`` = the runs' ``results/{dataset}/{model}/seed{seed}/history.csv`` (any
-  models and seeds; model and seed are read from the folder names)
+- input: ``histories`` = the runs'
+  ``results/{dataset}/{protocol}/{model}/seed{seed}/history.csv`` (any models and seeds;
+  model and seed are read from the folder names)
 - output: ``png``, ``pdf``
 - log: one file
-- params (optional): ``title`` (default: the ``dataset`` wildcard)
+- params (optional): ``title`` (default: "<dataset> (<protocol>)")
 """
 
 from weaklesion.figures import training_curves, write_figure
-from weaklesion.figures.inputs import file_list, read_histories
+from weaklesion.figures.inputs import figure_title, file_list, read_histories
 from weaklesion.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    title = (getattr(snakemake.params, "title", None)
-             or getattr(snakemake.wildcards, "dataset", None))
+    title = figure_title(snakemake.params, snakemake.wildcards)
     history = read_histories(file_list(snakemake.input.histories))
     figure = training_curves(history, title=title)
     write_figure(figure, snakemake.output.png)

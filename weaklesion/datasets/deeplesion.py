@@ -29,7 +29,10 @@ Settings:
     29866, 14474, 6768) with the reason "excluded by the paper", and shifts RECIST points the
     way the released code did: when a lesion box reaches past the patch's left or top edge
     (boxes wider than the 120 px patch), it moved the points as if the box started at the
-    edge. ``corrected`` keeps those rows and shifts every point by the crop origin.
+    edge. Its weak label is the released one (:func:`released_weak_label`), and windowed
+    values are truncated rather than rounded, so that 255 marks exactly the saturated pixels
+    the released GrabCut saw. ``corrected`` keeps those rows and shifts every point by the
+    crop origin.
 ``slice_interval_mm`` (default ``2.0``)
     Distance between the channel slices.
 """
@@ -51,9 +54,10 @@ import cv2
 import numpy as np
 
 from weaklesion import PATCH_SIZE
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion
+from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.windowing import as_window, window_to_uint8
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
+from weaklesion.recist import FitError, released_recist_features
 
 DL_INFO = "DL_info.csv"
 IMAGES_DIR = "Images_png"
@@ -175,6 +179,7 @@ def replicate_crop(image: np.ndarray, x0: int, y0: int, size: int = PATCH_SIZE) 
 class DeepLesionAdapter:
     has_masks = False
     min_ellipse_iou: float | None = None
+    released_target = "deeplesion"  # how protocol paper draws the targets (targets.py)
 
     def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[DeepLesionItem]:
         root = Path(root)
@@ -239,7 +244,8 @@ class DeepLesionAdapter:
             sum(weight * (crops[s].astype(np.float32) - HU_OFFSET) for s, weight in ch.items())
             for ch in channels
         ]
-        patch = window_to_uint8(np.stack(hu, axis=-1), fields.window)
+        patch = window_to_uint8(np.stack(hu, axis=-1), fields.window,
+                                truncate=protocol == "paper")
 
         lesion = Lesion(
             lesion_id=lesion_id,
@@ -249,7 +255,21 @@ class DeepLesionAdapter:
             recist=recist_in_patch(fields.recist, fields.box, origin, protocol),
             meta=_meta(item.row, fields, origin, channels),
         )
+        if protocol == "paper":
+            try:
+                lesion.weak_label = released_weak_label(lesion.recist)
+            except FitError as error:
+                reason = f"{where}: RECIST gives no ellipse: {error}"
+                return ItemResult([], [Exclusion(source, reason, lesion_id)])
         return ItemResult([lesion], [])
+
+
+def released_weak_label(recist: np.ndarray) -> WeakLabel:
+    """The released weak label of a RECIST measurement: its ellipse features, angle unfolded
+    (PROTOCOL item 3), are both what k-means clusters and what the target is drawn from, on
+    the 120×120 patch."""
+    ellipse = released_recist_features(recist).as_array()
+    return WeakLabel(ellipse, ellipse, (PATCH_SIZE, PATCH_SIZE), float("nan"))
 
 
 def _meta(

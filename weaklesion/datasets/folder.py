@@ -7,10 +7,11 @@ Layout under the root::
     groups.csv                  (optional: id,group — e.g. the patient, so that the
                                  corrected split keeps a patient's images together)
 
-Each image is one lesion, resized whole to 120×120 like HAM10000. An image without a mask, or
-a mask without an image, is a bad item: an error, or an excluded.csv row under
-``on_bad_image: skip``. Ids may hold spaces and any unicode, but file names must be valid
-UTF-8 (they are stored as text in data.h5 and the tables).
+Each image is one lesion, resized whole to 120×120 like HAM10000 (under ``protocol: paper``
+with HAM10000's released procedure, :func:`weaklesion.datasets.ham10000.released_lesion`).
+An image without a mask, or a mask without an image, is a bad item: an error, or an
+excluded.csv row under ``on_bad_image: skip``. Ids may hold spaces and any unicode, but
+file names must be valid UTF-8 (they are stored as text in data.h5 and the tables).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from weaklesion.datasets.base import ItemResult, Lesion
+from weaklesion.datasets.ham10000 import released_lesion
 from weaklesion.datasets.imaging import check_name_is_utf8, whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
 
@@ -58,6 +60,7 @@ def read_groups(path: Path) -> dict[str, str]:
 class FolderAdapter:
     has_masks = True
     min_ellipse_iou = None
+    released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
 
     def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[FolderItem]:
         root = Path(root)
@@ -85,7 +88,10 @@ class FolderAdapter:
             raise BadImageError(str(item.mask), f"no image images/{item.lesion_id}.png|jpg")
         if item.mask is None:
             raise BadImageError(str(item.image), f"no mask masks/{item.lesion_id}.png")
-        image, patch_mask = whole_image_patch(item.image, item.mask)
+        paper = settings.get("protocol", "paper") == "paper"
+        image, patch_mask, full_mask = whole_image_patch(item.image, item.mask, released=paper)
         lesion = Lesion(item.lesion_id, item.group_id, str(item.image), image,
                         patch_mask, meta={"image": item.image.name})
-        return ItemResult([lesion], [])
+        if not paper:
+            return ItemResult([lesion], [])
+        return released_lesion(lesion, full_mask, full_release=False)

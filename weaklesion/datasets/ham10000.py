@@ -11,6 +11,12 @@ The mask archive also unpacks into a nested folder of the same name and carries 
 ``__MACOSX/`` tree of ``._*`` stubs; those are not masks. Each image is one lesion: the whole
 image is resized to 120×120 (as the paper did) and its group is the metadata's ``lesion_id``,
 since one lesion can have several images.
+
+Under ``protocol: paper`` the lesion is prepared as the released code prepared it (PROTOCOL
+items 7, 8, 16): bilinear image and nearest-neighbour mask resizing, the target's ellipse
+fitted on the full-size mask, the k-means features on a truncated 120×120 resize of it, and
+on the full release exactly the paper's three exclusions (see :func:`released_weak_label`).
+The demo and folder formats share this adapter's procedure.
 """
 
 from __future__ import annotations
@@ -21,11 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion
+from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.imaging import whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
+from weaklesion.recist import (
+    FitError,
+    fit_ellipse_to_mask,
+    mask_iou,
+    rasterise_ellipse,
+    released_cluster_features,
+    released_fit,
+)
 
 IMAGE_DIRS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 MASK_DIR = "HAM10000_segmentations_lesion_tschandl"
@@ -40,11 +55,19 @@ PAPER_IMAGE_COUNT = 10_015
 
 @dataclass(frozen=True)
 class HamItem:
+    """One image; ``position`` is its index among the sorted ids, ``full_release`` whether
+    there are exactly the release's 10,015 (so the paper's exclusions apply)."""
+
     image_id: str
     image: Path | None
     mask: Path | None
     metadata: tuple[tuple[str, Any], ...]
-    paper_excluded: bool = False
+    position: int = 0
+    full_release: bool = False
+
+    @property
+    def paper_excluded(self) -> bool:
+        return self.full_release and self.position in PAPER_EXCLUDED_POSITIONS
 
 
 def _is_macos_stub(path: Path) -> bool:
@@ -92,6 +115,7 @@ def read_metadata(path: Path) -> pd.DataFrame:
 class Ham10000Adapter:
     has_masks = True
     min_ellipse_iou = None
+    released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
 
     def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[HamItem]:
         root = Path(root)
@@ -110,9 +134,6 @@ class Ham10000Adapter:
             )
         metadata = read_metadata(find_metadata(root))
         ids = sorted(set(images) | set(masks))
-        paper_excluded = set()
-        if settings.get("protocol", "paper") == "paper" and len(ids) == PAPER_IMAGE_COUNT:
-            paper_excluded = {ids[i] for i in PAPER_EXCLUDED_POSITIONS}
         columns = tuple(metadata.columns)
         rows = dict(zip(metadata.index, metadata.itertuples(index=False, name=None),
                         strict=True))  # one pass; .loc per image costs a second per 10,000
@@ -123,14 +144,16 @@ class Ham10000Adapter:
                 mask=masks.get(image_id),
                 metadata=tuple(zip(columns, rows[image_id], strict=True))
                 if image_id in rows else (),
-                paper_excluded=image_id in paper_excluded,
+                position=position,
+                full_release=len(ids) == PAPER_IMAGE_COUNT,
             )
-            for image_id in ids
+            for position, image_id in enumerate(ids)
         ]
 
     def load(self, item: HamItem, settings: Mapping[str, Any]) -> ItemResult:
         source = str(item.image or item.mask)
-        if item.paper_excluded:
+        paper = settings.get("protocol", "paper") == "paper"
+        if paper and item.paper_excluded:
             reason = "excluded by the paper (its ellipse fit failed in the reference code)"
             return ItemResult([], [Exclusion(source, reason, item.image_id)])
         if item.image is None:
@@ -139,7 +162,7 @@ class Ham10000Adapter:
             raise BadImageError(source, f"image has no mask {item.image_id}_segmentation.png")
         if not item.metadata:
             raise BadImageError(source, f"{item.image_id} has no row in the metadata csv")
-        image, patch_mask = whole_image_patch(item.image, item.mask)
+        image, patch_mask, full_mask = whole_image_patch(item.image, item.mask, released=paper)
         metadata = dict(item.metadata)
         lesion = Lesion(
             lesion_id=item.image_id,
@@ -149,5 +172,50 @@ class Ham10000Adapter:
             mask=patch_mask,
             meta=metadata,
         )
-        return ItemResult([lesion], [])
+        if not paper:
+            return ItemResult([lesion], [])
+        return released_lesion(lesion, full_mask, item.full_release)
+
+
+def released_weak_label(full_mask: np.ndarray, patch_mask: np.ndarray) -> WeakLabel:
+    """The released code's weak label of a HAM10000-style image (PROTOCOL items 7, 8).
+
+    The training target's ellipse is fitted on the full-size mask and drawn at full size
+    (see :mod:`weaklesion.targets`); k-means clusters a second ellipse, fitted on a truncated
+    120×120 resize of the mask. FitError where either fit has too few hull points, the only
+    reason the released code dropped an image. Kept because the published HAM10000 numbers
+    and the paper's split (a shuffle over the images kept) came from exactly these steps.
+    """
+    target_ellipse = released_fit(full_mask.astype(np.uint8) * 255)
+    features = released_cluster_features(full_mask)
+    if target_ellipse is None or features is None:
+        failed = "full-size" if target_ellipse is None else "120×120 k-means"
+        raise FitError(f"the released {failed} ellipse fit has fewer than 5 hull points")
+    iou = mask_iou(rasterise_ellipse(features, patch_mask.shape), patch_mask)
+    return WeakLabel(features.as_array(), target_ellipse.as_array(), full_mask.shape, iou)
+
+
+def released_lesion(lesion: Lesion, full_mask: np.ndarray, full_release: bool) -> ItemResult:
+    """The lesion with its released weak label, or its exclusion (protocol ``paper``).
+
+    The paper's split shuffles the images kept, so one exclusion more or less moves it
+    (PROTOCOL item 16). On the full release the paper's three exclusions are applied by
+    position (:meth:`Ham10000Adapter.load`), and an image this project's own fit would refuse
+    is kept with a warning; one the released fit itself refuses is excluded, with a warning
+    that the split then differs from the paper's.
+    """
+    try:
+        lesion.weak_label = released_weak_label(full_mask, lesion.mask)
+    except FitError as error:
+        warnings = [f"{lesion.source}: excluded ({error}) although the paper kept it; the "
+                    "split differs from the paper's"] if full_release else []
+        return ItemResult([], [Exclusion(lesion.source, f"ellipse fit failed: {error}",
+                                         lesion.lesion_id)], warnings=warnings)
+    warnings = []
+    try:
+        fit_ellipse_to_mask(lesion.mask)
+    except FitError as error:
+        warnings.append(f"{lesion.source}: kept under protocol paper, as the released code "
+                        f"kept it, although this project's fit refuses it ({error})")
+    return ItemResult([lesion], [], warnings=warnings)
 

@@ -169,8 +169,25 @@ def resize_mask(mask: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
     return coverage >= 0.5
 
 
-def whole_image_patch(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Image and mask resized whole to the patch size (HAM10000 and folder datasets)."""
+def released_resize_image(image: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
+    """The released loader's image resize, albumentations' ``Resize``: bilinear (PROTOCOL
+    item 7). It aliases fine texture that area averaging keeps."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def released_resize_mask(mask: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
+    """The released loader's mask resize: nearest neighbour, which samples source pixel
+    ``floor(i · H / size)`` rather than the pixel centre, so the mask moves by up to half a
+    source pixel (+0.4 px on HAM10000's GT centres)."""
+    return cv2.resize(mask.astype(np.uint8), (size, size),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def whole_image_patch(image_path: Path, mask_path: Path, *, released: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image and mask resized whole to the patch size (HAM10000 and folder datasets), and the
+    full-size mask. ``released``: resized as the paper's loader did (bilinear image, nearest
+    mask) instead of by area."""
     image = read_rgb(image_path)
     mask = read_binary_mask(mask_path)
     if mask.shape != image.shape[:2]:
@@ -178,7 +195,10 @@ def whole_image_patch(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np
             str(mask_path), f"mask is {mask.shape[1]}×{mask.shape[0]} but its image "
             f"{image_path.name} is {image.shape[1]}×{image.shape[0]}"
         )
-    patch_mask = resize_mask(mask)
+    if released:
+        patch, patch_mask = released_resize_image(image), released_resize_mask(mask)
+    else:
+        patch, patch_mask = resize_image(image), resize_mask(mask)
     if not patch_mask.any():
         raise BadImageError(str(mask_path), "mask is empty")
-    return resize_image(image), patch_mask
+    return patch, patch_mask, mask

@@ -9,9 +9,12 @@ Per slice holding tumour, each 8-connected tumour component becomes one lesion: 
 box grown by 10 px, then by 8 px (clipped to the image), the longer side of that gives a square
 centred on the box, cut out (clipped, not padded, at the image border), and resized to 120×120
 (image bilinear, mask nearest). Components under ``min_component_px`` are excluded with a reason;
-the caller drops ellipse fits with IoU < 0.4. Patches keep the NIfTI array orientation (rows =
-first axis), as the released code did. Headers are not compared: some segmentations carry an
-identity affine while their volume does not, so only array shapes must agree.
+the caller drops ellipse fits with IoU < 0.4. Under ``protocol: paper`` the released procedure
+replaces both rules (:func:`released_area_rule`, :func:`released_weak_label`): small components
+stay, the ellipse is fitted on the crop and drawn there, soft, and the IoU is the released one.
+Patches keep the NIfTI array orientation (rows = first axis), as the released code did.
+Headers are not compared: some segmentations carry an identity affine while their volume
+does not, so only array shapes must agree.
 
 Order (the paper's LiTS split is index lists into it): the released code sorted its patch files
 ``volume-{N}_{slice}_{component}.png`` as strings, so this adapter does too — ``volume-10_…``
@@ -24,8 +27,9 @@ Settings (besides ``protocol`` and ``on_bad_image``, which do not change anythin
     HU window mapped to 0..255; the slice fills all three channels. The paper is silent; the
     released code wrote the raw HU slices as 8-bit PNGs, which saturates them to exactly this
     window — a workable contrast-enhanced liver window, so it is kept as the default.
-``min_component_px`` (default ``50``)
-    Components with fewer pixels (on the original slice) are excluded.
+``min_component_px`` (default ``50``; under ``paper`` none)
+    Components with fewer pixels (on the original slice) are excluded. Under ``paper`` the
+    released area rule applies instead unless this is set.
 ``expected_volumes`` (default none)
     If set (131 for the full LiTS training set), every N in ``0 … expected_volumes - 1`` must be
     present; otherwise only unpaired files are reported.
@@ -48,15 +52,19 @@ from scipy import ndimage
 from skimage.measure import label as label_components
 
 from weaklesion import PATCH_SIZE
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion
+from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.windowing import as_window, gray_to_rgb, window_to_uint8
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
+from weaklesion.recist import FitError, released_cluster_features, released_fit
+from weaklesion.targets import draw_released_target
 
 TUMOUR_LABEL = 2
 BOX_PAD = 10  # the released code first grows the component's box by 10 px …
 CROP_MARGIN = 8  # … then by 8 px more before squaring
 DEFAULT_WINDOW = (0.0, 255.0)
 DEFAULT_MIN_COMPONENT_PX = 50
+RELEASED_AREA_THRESHOLD = 50
+RELEASED_MIN_ELLIPSE_IOU = 0.4
 FULL_DATASET_VOLUMES = 131
 
 _FILE_PATTERN = re.compile(r"^(volume|segmentation)-(\d+)\.nii(\.gz)?$")
@@ -121,20 +129,63 @@ def tumour_components(tumour: np.ndarray) -> tuple[list[tuple[int, Box, int]], n
 
 def lesion_patch(
     hu_slice: np.ndarray, component_mask: np.ndarray, crop: Box, window: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(120, 120, 3) uint8 image and (120, 120) bool mask cut out at ``crop``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(120, 120, 3) uint8 image and (120, 120) bool mask cut out at ``crop``, and the mask
+    at the crop's own resolution."""
     row0, row1, col0, col1 = crop
     size = (PATCH_SIZE, PATCH_SIZE)
     gray = window_to_uint8(hu_slice[row0 : row1 + 1, col0 : col1 + 1], window)
     image = gray_to_rgb(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR))
-    mask = component_mask[row0 : row1 + 1, col0 : col1 + 1].astype(np.uint8)
-    mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    return image, mask
+    crop_mask = component_mask[row0 : row1 + 1, col0 : col1 + 1]
+    mask = cv2.resize(crop_mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    return image, mask.astype(bool), crop_mask
+
+
+def released_area_rule(crop_mask: np.ndarray) -> bool:
+    """Whether the released "area < 50" rule drops a component (PROTOCOL item 4): it summed
+    the 0/255 patch, 255 per pixel, so only an empty patch ever fell below 50 and small
+    components stayed. Kept because it decides the patch count (16,462) that the paper's
+    index lists into the sorted patches assume."""
+    return int(crop_mask.sum()) * 255 < RELEASED_AREA_THRESHOLD
+
+
+def released_ellipse_iou(drawn: np.ndarray, crop_mask: np.ndarray) -> float:
+    """The IoU the released code filtered on: the drawn ellipse and the 0/255 GT crop, each
+    resized bilinearly to 120×120 and integer-divided by 255, so that only pixels still at
+    full scale count. NaN where both are empty."""
+    size = (PATCH_SIZE, PATCH_SIZE)
+    ellipse = cv2.resize(drawn, size, interpolation=cv2.INTER_LINEAR) // 255 > 0
+    truth = cv2.resize(crop_mask.astype(np.uint8) * 255, size,
+                       interpolation=cv2.INTER_LINEAR) // 255 > 0
+    union = np.count_nonzero(ellipse | truth)
+    return np.count_nonzero(ellipse & truth) / union if union else float("nan")
+
+
+def released_weak_label(crop_mask: np.ndarray) -> WeakLabel:
+    """The released weak label of a tumour component (PROTOCOL item 5): the ellipse fitted on
+    the GT crop at its own resolution, drawn there, and kept only if its released IoU with the
+    crop is at least 0.4. FitError otherwise. The cluster features are fitted on the crop's
+    truncated 120×120 resize, as for HAM10000 (NaN where that has too few hull points).
+    Kept because the training targets, and which components are kept, came from these steps.
+    """
+    ellipse = released_fit(crop_mask.astype(np.uint8) * 255)
+    if ellipse is None:
+        raise FitError("the released ellipse fit has fewer than 5 hull points")
+    frame = crop_mask.shape
+    iou = released_ellipse_iou(draw_released_target("lits", ellipse, frame, resize=False),
+                               crop_mask)
+    if not iou >= RELEASED_MIN_ELLIPSE_IOU:
+        raise FitError(f"released ellipse IoU with the mask {iou:.2f} < "
+                       f"{RELEASED_MIN_ELLIPSE_IOU}")
+    features = released_cluster_features(crop_mask)
+    feature_array = np.full(5, np.nan, np.float32) if features is None else features.as_array()
+    return WeakLabel(feature_array, ellipse.as_array(), frame, iou)
 
 
 class LitsAdapter:
     has_masks = True
     min_ellipse_iou: float | None = 0.4
+    released_target = "lits"  # how protocol paper draws the targets (targets.py)
 
     def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[LitsItem]:
         root = Path(root)
@@ -152,6 +203,7 @@ class LitsAdapter:
 
     def load(self, item: LitsItem, settings: Mapping[str, Any]) -> ItemResult:
         window = _window(settings)
+        paper = settings.get("protocol", "paper") == "paper"
         min_area = _min_component_px(settings)
         root = Path(item.root)
         volume_img = _load_nifti(root, item.volume)
@@ -177,35 +229,56 @@ class LitsAdapter:
             return ItemResult([], [])
         volume, volume_scaling = _read_unscaled(root, item.volume, volume_img)
 
-        lesions: list[Lesion] = []
-        exclusions: list[Exclusion] = []
+        result = ItemResult([], [])
+        order: dict[str, str] = {}  # lesion id -> its place in the released sorted file list
         for z, tumour in tumour_by_slice.items():
             components, component_labels = tumour_components(tumour)
             hu_slice = _scaled_slice(volume, z, volume_scaling)
             for component, box, area in components:
                 lesion_id = f"volume-{item.number}_slice-{z:04d}_comp-{component}"
-                if area < min_area:
+                order[lesion_id] = paper_order_key(item.number, z, component)
+                if min_area is not None and area < min_area:
                     reason = f"tumour component of {area} px, below the {min_area} px minimum"
-                    exclusions.append(Exclusion(item.volume, reason, lesion_id))
+                    result.exclusions.append(Exclusion(item.volume, reason, lesion_id))
                     continue
                 crop = square_crop_box(box, tumour.shape)
-                image, mask = lesion_patch(hu_slice, component_labels == component, crop, window)
-                lesions.append(
-                    Lesion(
-                        lesion_id=lesion_id,
-                        group_id=f"volume-{item.number}",
-                        source=item.volume,
-                        image=image,
-                        mask=mask,
-                        meta=_meta(item.number, z, component, box, area, crop),
-                    )
+                image, mask, crop_mask = lesion_patch(hu_slice, component_labels == component,
+                                                      crop, window)
+                lesion = Lesion(
+                    lesion_id=lesion_id,
+                    group_id=f"volume-{item.number}",
+                    source=item.volume,
+                    image=image,
+                    mask=mask,
+                    meta=_meta(item.number, z, component, box, area, crop),
                 )
-        lesions.sort(
-            key=lambda lesion: paper_order_key(
-                lesion.meta["volume"], lesion.meta["slice"], lesion.meta["component"]
-            )
-        )
-        return ItemResult(lesions, exclusions)
+                if paper:
+                    _add_released(result, lesion, crop_mask)
+                else:
+                    result.lesions.append(lesion)
+        result.lesions.sort(key=lambda lesion: order[lesion.lesion_id])
+        result.cluster_rows.sort(key=lambda row: order[row[0]])
+        return result
+
+
+def _add_released(result: ItemResult, lesion: Lesion, crop_mask: np.ndarray) -> None:
+    """The released steps for one component patch: the area rule, the row of the ellipse
+    table that k-means clusters (made before any component is dropped), the weak label."""
+    if released_area_rule(crop_mask):
+        result.exclusions.append(Exclusion(lesion.source, "empty patch (released area rule)",
+                                           lesion.lesion_id))
+        return
+    features = released_cluster_features(crop_mask)
+    if features is not None:
+        result.cluster_rows.append((lesion.lesion_id, features.as_array()))
+    try:
+        lesion.weak_label = released_weak_label(crop_mask)
+    except FitError as error:
+        result.exclusions.append(Exclusion(lesion.source, f"ellipse fit failed: {error}",
+                                           lesion.lesion_id))
+        return
+    result.lesions.append(lesion)
+
 
 
 def _meta(number: int, z: int, component: int, box: Box, area: int, crop: Box) -> dict:
@@ -370,7 +443,10 @@ def _window(settings: Mapping[str, Any]) -> tuple[float, float]:
         raise ConfigError(f"LiTS setting 'window': {error}") from None
 
 
-def _min_component_px(settings: Mapping[str, Any]) -> int:
+def _min_component_px(settings: Mapping[str, Any]) -> int | None:
+    """The configured minimum; by default 50, or none under ``paper`` (the released rule)."""
+    if settings.get("min_component_px") is None and settings.get("protocol") == "paper":
+        return None
     return _whole_number(settings, "min_component_px", DEFAULT_MIN_COMPONENT_PX, minimum=0)
 
 

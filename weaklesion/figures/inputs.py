@@ -22,13 +22,36 @@ _SEED_FOLDER = re.compile(r"seed(\d+)")
 _BLOCK = 256  # rows per read, the stores' chunk length
 
 
+class RowsOf:
+    """Rows ``rows`` of an indexable (an array or an open h5py dataset), indexed 0, 1, …:
+    row ``i`` is ``data[rows[i]]``, read only when asked for."""
+
+    def __init__(self, data, rows: Sequence[int]):
+        self.data, self.rows = data, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        return self.data[int(self.rows[index])]
+
+
 @dataclass(frozen=True)
 class Run:
-    """One trained model: ``results/<dataset>/<model>/seed<N>/<file>``."""
+    """One trained model: ``results/<dataset>/<protocol>/<model>/seed<N>/<file>``."""
 
     model: str
     seed: int
     path: Path
+
+
+def figure_title(params, wildcards) -> str | None:
+    """A figure's title: the rule's ``title`` param, else "<dataset> (<protocol>)"."""
+    given = getattr(params, "title", None)
+    if given:
+        return given
+    dataset, protocol = getattr(wildcards, "dataset", None), getattr(wildcards, "protocol", None)
+    return f"{dataset} ({protocol})" if dataset and protocol else dataset
 
 
 def file_list(value: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -44,7 +67,7 @@ def run_of(path: str | os.PathLike) -> Run:
     match = _SEED_FOLDER.fullmatch(path.parent.name)
     if match is None or not path.parent.parent.name:
         raise WeaklesionError(f"{path}: expected a run file laid out as "
-                              "results/<dataset>/<model>/seed<N>/<file>")
+                              "results/<dataset>/<protocol>/<model>/seed<N>/<file>")
     return Run(model=path.parent.parent.name, seed=int(match.group(1)), path=path)
 
 
