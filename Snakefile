@@ -23,6 +23,7 @@ include: "rules/weights.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/compare.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 

@@ -17,3 +17,17 @@ rule cluster_ellipses:
         seed=cluster_seed,
     script:
         "../workflow_scripts/cluster_ellipses.py"
+
+
+# A k ablation's labels: the same clustering with k from the variant's name.
+use rule cluster_ellipses as cluster_ablation with:
+    output:
+        clusters="results/{dataset}/{protocol}/ablations/k-{k}/clusters.parquet",
+        centroids="results/{dataset}/{protocol}/ablations/k-{k}/centroids.csv",
+    log:
+        "logs/{dataset}/{protocol}/ablations/k-{k}/cluster_ellipses.log",
+    wildcard_constraints:
+        k=r"\d+",
+    params:
+        k=ablated_k,
+        seed=cluster_seed,

@@ -5,10 +5,13 @@ import re
 from weaklesion.archives import manifest_path, read_manifest
 from weaklesion.config import (
     PROTOCOLS,
+    ablated_models,
+    ablation_variants,
     expected_lesions,
     preprocess_settings,
     resolve_datasets,
     source_settings,
+    variant_settings,
 )
 from weaklesion.demo import DEMO_FILES
 from weaklesion.evaluated_set import evaluation_plan
@@ -29,6 +32,7 @@ DOWNLOAD_DATASETS = names_regex([d for d, s in DATASETS.items() if s["source"] =
 wildcard_constraints:
     dataset=names_regex(DATASETS),
     protocol=names_regex(PROTOCOLS),
+    variant=r"k-\d+|target-(?:ellipse|grabcut)",
 
 
 def protocols_of(dataset):
@@ -98,6 +102,10 @@ def demo_options(wildcards):
 
 def cluster_count(wildcards):
     return DATASETS[wildcards.dataset]["k"]
+
+
+def ablated_k(wildcards):
+    return int(wildcards.k)
 
 
 def cluster_seed(wildcards):
@@ -173,20 +181,86 @@ def all_summaries():
     return [summary for run in dataset_runs() for summary in model_targets(*run)]
 
 
+def all_run_metrics():
+    """Per-lesion metrics of every run, the default ones and the ablations', for the paired
+    comparisons."""
+    return [
+        summary.replace("summary.json", "metrics.parquet")
+        for run in dataset_runs()
+        for summary in model_targets(*run) + ablation_targets(*run)
+    ]
+
+
+def ablation_targets(dataset, protocol):
+    """summary.json of every run an ablation of ``dataset`` adds."""
+    return [
+        f"results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/summary.json"
+        for setting, _, variant in ablation_variants(DATASETS[dataset])
+        for model in ablated_models(setting, MODELS)
+        for seed in SEEDS
+    ]
+
+
+def ablation_figures(dataset, protocol):
+    settings = {setting for setting, _, _ in ablation_variants(DATASETS[dataset])}
+    return [f"results/figures/{dataset}/{protocol}/ablation_{s}.png" for s in sorted(settings)]
+
+
+def ablation_default(wildcards):
+    return DATASETS[wildcards.dataset][wildcards.setting]
+
+
+def ablation_defaults():
+    """Dataset -> ablated setting -> the default run's value, for the ablation table."""
+    return {
+        dataset: {setting: settings[setting] for setting, _, _ in ablation_variants(settings)}
+        for dataset, settings in DATASETS.items()
+    }
+
+
+def ablation_runs(wildcards):
+    """metrics.parquet of the runs that one setting's ablation compares: the ablated runs and
+    the default runs of the same models."""
+    variants = [
+        (setting, variant)
+        for setting, _, variant in ablation_variants(DATASETS[wildcards.dataset])
+        if setting == wildcards.setting
+    ]
+    folder = f"results/{wildcards.dataset}/{wildcards.protocol}"
+    models = ablated_models(wildcards.setting, MODELS)
+    paths = [f"{folder}/{m}/seed{s}/metrics.parquet" for m in models for s in SEEDS]
+    for _, variant in variants:
+        paths += [
+            f"{folder}/ablations/{variant}/{m}/seed{s}/metrics.parquet"
+            for m in models
+            for s in SEEDS
+        ]
+    return paths
+
+
 def dataset_formats():
     return {dataset: settings["format"] for dataset, settings in DATASETS.items()}
 
 
 def all_targets():
-    return [
-        target
-        for run in dataset_runs()
-        for target in data_half_targets(*run) + model_targets(*run) + figure_targets(*run)
-    ] + [
-        "results/tables/paper_table.md",
-        "results/provenance/config.yaml",
-        "results/provenance/software_versions.csv",
-    ]
+    return (
+        [
+            target
+            for run in dataset_runs()
+            for target in data_half_targets(*run)
+            + model_targets(*run)
+            + figure_targets(*run)
+            + ablation_targets(*run)
+            + ablation_figures(*run)
+        ]
+        + [f"results/figures/{dataset}/comparisons.png" for dataset in DATASETS]
+        + [
+            "results/tables/paper_table.md",
+            "results/tables/comparisons.md",
+            "results/provenance/config.yaml",
+            "results/provenance/software_versions.csv",
+        ]
+    )
 
 
 # --- models --------------------------------------------------------------------------
@@ -212,12 +286,37 @@ def protocol_folder(wildcards):
     return f"results/{wildcards.dataset}/{wildcards.protocol}"
 
 
+def variant_of(wildcards):
+    """The ablation a job belongs to, or None for the default runs' jobs."""
+    return getattr(wildcards, "variant", None)
+
+
+def run_folder(wildcards):
+    """Where a model's runs live: the protocol's folder, or its ablation's."""
+    variant = variant_of(wildcards)
+    folder = protocol_folder(wildcards)
+    return f"{folder}/ablations/{variant}" if variant else folder
+
+
+def run_settings(wildcards):
+    """The dataset's settings as the wildcards' run sees them (k and target of its ablation)."""
+    return variant_settings(DATASETS[wildcards.dataset], variant_of(wildcards))
+
+
+def cluster_file(wildcards):
+    """The run's cluster labels: its k ablation's own, or the protocol's."""
+    variant = variant_of(wildcards)
+    if variant and variant.startswith("k-"):
+        return f"{run_folder(wildcards)}/clusters.parquet"
+    return f"{protocol_folder(wildcards)}/clusters.parquet"
+
+
 def training_inputs(wildcards):
     folder = protocol_folder(wildcards)
     inputs = {
         "data": f"{folder}/data.h5",
         "targets": training_target_file(wildcards),
-        "clusters": f"{folder}/clusters.parquet",
+        "clusters": cluster_file(wildcards),
         "split": f"{folder}/split.csv",
     }
     weights = encoder_weights_file(wildcards)
@@ -227,19 +326,26 @@ def training_inputs(wildcards):
 
 
 def training_target_file(wildcards):
-    if DATASETS[wildcards.dataset]["target"] == "grabcut":
+    if run_settings(wildcards)["target"] == "grabcut":
         return f"{protocol_folder(wildcards)}/grabcut.h5"
     return f"{protocol_folder(wildcards)}/targets.h5"
 
 
 def training_target_name(wildcards):
-    return DATASETS[wildcards.dataset]["target"]
+    return run_settings(wildcards)["target"]
+
+
+def checkpoint_folder(wildcards):
+    return f"{run_folder(wildcards)}/{wildcards.model}/seed{wildcards.seed}/checkpoints"
 
 
 def dataset_settings(wildcards):
     """The dataset's settings as one protocol's run sees them (not the list of protocols, so
-    adding a protocol leaves the others' jobs as they are)."""
-    settings = {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "protocols"}
+    adding a protocol leaves the others' jobs as they are; nor the ablations, so adding one
+    leaves the default runs as they are)."""
+    settings = {
+        k: v for k, v in run_settings(wildcards).items() if k not in {"protocols", "ablations"}
+    }
     return {**settings, "protocol": wildcards.protocol}
 
 
@@ -263,6 +369,17 @@ def evaluation_reference(wildcards):
     return f"{protocol_folder(wildcards)}/{store}"
 
 
+def evaluation_inputs(wildcards):
+    folder = protocol_folder(wildcards)
+    return {
+        "model": f"{run_folder(wildcards)}/{wildcards.model}/seed{wildcards.seed}/model.pt",
+        "data": f"{folder}/data.h5",
+        "reference": evaluation_reference(wildcards),
+        "clusters": cluster_file(wildcards),
+        "split": f"{folder}/split.csv",
+    }
+
+
 def figure_reference(wildcards):
     """The masks the segmentation figure contours as the reference: the test split's."""
     if DATASETS[wildcards.dataset]["format"] == "deeplesion":
@@ -278,7 +395,7 @@ def expected_checkpoint(wildcards):
     return {
         "name": wildcards.model,
         "encoder": TRAIN["encoder"],
-        "num_clusters": DATASETS[wildcards.dataset]["k"],
+        "num_clusters": run_settings(wildcards)["k"],
     }
 
 

@@ -1,14 +1,10 @@
 # Score each trained model with the paper's metrics: on its test split, or, under protocol
-# paper, on exactly the lesions the released code scored (weaklesion.evaluation).
+# paper, on exactly the lesions the released code scored (weaklesion.evaluated_set).
 
 
 rule evaluate_model:
     input:
-        model="results/{dataset}/{protocol}/{model}/seed{seed}/model.pt",
-        data="results/{dataset}/{protocol}/data.h5",
-        reference=evaluation_reference,
-        clusters="results/{dataset}/{protocol}/clusters.parquet",
-        split="results/{dataset}/{protocol}/split.csv",
+        unpack(evaluation_inputs),
     output:
         metrics="results/{dataset}/{protocol}/{model}/seed{seed}/metrics.parquet",
         summary="results/{dataset}/{protocol}/{model}/seed{seed}/summary.json",
@@ -32,3 +28,12 @@ rule evaluate_model:
         device=config["evaluate"]["device"],
     script:
         "../workflow_scripts/evaluate_model.py"
+
+
+use rule evaluate_model as evaluate_ablation with:
+    output:
+        metrics="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/metrics.parquet",
+        summary="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/summary.json",
+        predictions="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/test_predictions.h5",
+    log:
+        "results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/evaluate.log",

@@ -9,6 +9,7 @@ localrules:
 rule make_tables:
     input:
         summaries=all_summaries(),
+        comparisons="results/tables/comparisons.csv",
     output:
         paper_md="results/tables/paper_table.md",
         paper_tex="results/tables/paper_table.tex",

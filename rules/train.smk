@@ -23,6 +23,15 @@ rule train_model:
         dataset=dataset_settings,
         train=train_config,
         target_name=training_target_name,
-        checkpoint_dir="results/{dataset}/{protocol}/{model}/seed{seed}/checkpoints",
+        checkpoint_dir=checkpoint_folder,
     script:
         "../workflow_scripts/train_model.py"
+
+
+# An ablation's runs: the same job with the ablated setting (common.smk: run_settings).
+use rule train_model as train_ablation with:
+    output:
+        model="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/model.pt",
+        history="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/history.csv",
+    log:
+        "results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/train.log",

@@ -10,14 +10,19 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
+import pytest
 from conftest import REPO_ROOT
 
 from weaklesion.cli import main
 from weaklesion.h5store import write_attrs
 
-TABLE_FILES = ["paper_table.csv", "paper_table.html", "paper_table.md", "paper_table.tex",
-               "vs_paper.csv", "vs_paper.html", "vs_paper.md"]
+TABLE_FILES = sorted([
+    "paper_table.csv", "paper_table.html", "paper_table.md", "paper_table.tex",
+    "vs_paper.csv", "vs_paper.html", "vs_paper.md", "comparisons.csv", "comparisons.html",
+    "comparisons.md", "ablations.csv", "ablations.html", "ablations.md",
+])
 
 
 def weaklesion(*args: str | Path) -> subprocess.CompletedProcess:
@@ -35,6 +40,12 @@ def write_run(results: Path, dataset: str, model: str, seed: int, iou: float) ->
                "protocol": "paper", "model": model, "seed": seed, "n_lesions": 20,
                "reference": "mask"}
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    # Its per-lesion scores, which average to the summary's IoU.
+    lesions = pd.DataFrame({"lesion_id": [f"ISIC_{i:07d}" for i in range(20)],
+                            **{k: summary[k] for k in ("dice", "vs", "center_error",
+                                                       "perimeter_error", "hausdorff")}})
+    lesions["iou"] = iou + np.linspace(-1, 1, 20) * (seed + 1)
+    lesions.to_parquet(path.parent / "metrics.parquet", index=False)
 
 
 def results_folder(root: Path) -> Path:
@@ -65,12 +76,17 @@ def test_table_writes_all_five_files_next_to_the_results(tmp_path):
     out = results / "tables"
     assert sorted(p.name for p in out.iterdir()) == TABLE_FILES
     lines = result.stdout.splitlines()
-    assert lines[0] == f"7 tables written to {out}:"
+    assert lines[0] == f"{len(TABLE_FILES)} tables written to {out}:"
     assert sorted(Path(line.strip()) for line in lines[1:]) == [out / n for n in TABLE_FILES]
     table = pd.read_csv(out / "paper_table.csv")
     assert table["model"].tolist() == ["A1", "A1+L"]
     assert table["iou_mean"].tolist() == [82.0, 83.0]  # (80 + 82 + 84) / 3, plus 1
     assert (out / "vs_paper.csv").read_text().count("ham10k") == 12  # 2 models × 6 metrics
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    iou = comparisons[comparisons["metric"] == "iou"].iloc[0]
+    assert (iou["model"], iou["baseline"], iou["n_lesions"]) == ("A1+L", "A1", 20)
+    assert iou["mean_difference"] == pytest.approx(1.0)
+    assert "ham (paper): A1+L − A1 has the paper's sign" in (out / "vs_paper.md").read_text()
 
 
 def test_table_out_option_and_rerun_over_existing_tables(tmp_path, capsys):
@@ -81,7 +97,7 @@ def test_table_out_option_and_rerun_over_existing_tables(tmp_path, capsys):
     assert in_process(["table", str(results), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == TABLE_FILES
     assert "ACoseg" in (out / "paper_table.md").read_text()
-    assert f"7 tables written to {out}:" in capsys.readouterr().out
+    assert f"{len(TABLE_FILES)} tables written to {out}:" in capsys.readouterr().out
     assert not (results / "tables").exists()
 
 

@@ -43,6 +43,7 @@ from weaklesion.figures import (
     training_curves,
     write_figure,
 )
+from weaklesion.figures.forest import ablation_figure, forest_plot
 from weaklesion.figures.inputs import read_histories, read_metrics, read_rows, run_of
 from weaklesion.figures.style import ELLIPSE_RGB, REFERENCE_RGB
 from weaklesion.h5store import read_arrays, write_masks
@@ -500,3 +501,66 @@ def test_figure_clusters_script_skips_lesions_without_an_ellipse(ham, tmp_path):
     log = out.log.read_text()
     assert "1 lesions without an ellipse of their own are not drawn" in log
     assert f"cluster figures of {N_LESIONS - 1} lesions" in log
+
+
+# --- forest plot and ablation figure ------------------------------------------------------------
+
+
+def comparison_rows():
+    rows = []
+    for protocol in ("paper", "corrected"):
+        for model, baseline, shift in (("ACoseg", "A1", -5.0), ("A1+L", "A1", 1.0),
+                                       ("A1+L", "ACoseg", 6.0)):
+            for metric in ("dice", "hausdorff"):
+                rows.append({"dataset": "ham", "protocol": protocol, "variant": "default",
+                             "model": model, "baseline": baseline, "metric": metric,
+                             "n_lesions": 30, "mean_difference": shift,
+                             "ci_low": shift - 1.5, "ci_high": shift + 1.5,
+                             "ci_excludes_zero": abs(shift) > 1.5})
+    return pd.DataFrame(rows)
+
+
+def test_forest_plot_draws_every_comparison_with_its_interval_and_the_zero_line():
+    figure = forest_plot(comparison_rows(), metrics=("dice", "hausdorff"), title="ham")
+    axes = figure.axes[:2]
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert labels == ["ACoseg − A1", "A1+L − A1", "A1+L − ACoseg"]
+    for ax in axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata())]
+        assert any(np.allclose(line.get_xdata(), [0, 0]) for line in lines)
+        # One point per comparison and protocol, at its mean difference.
+        points = sorted(float(line.get_xdata()[0]) for line in lines
+                        if line.get_marker() in ("o", "s"))
+        assert points == sorted([-5.0, 1.0, 6.0] * 2)
+    assert "← better" in axes[1].get_xlabel() and "better →" in axes[0].get_xlabel()
+
+
+def test_forest_plot_leaves_out_comparisons_without_common_lesions():
+    rows = comparison_rows()
+    rows.loc[rows["model"] == "ACoseg", "n_lesions"] = 0
+    figure = forest_plot(rows, metrics=("dice",))
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == [
+        "A1+L − A1", "A1+L − ACoseg"]
+    with pytest.raises(WeaklesionError, match="nothing to draw"):
+        forest_plot(rows.assign(n_lesions=0))
+
+
+def test_ablation_figure_puts_each_value_on_x_with_the_seeds_and_the_interval():
+    means = pd.DataFrame({
+        "value": ["6", "6", "3", "3", "12", "12"], "model": ["A1+L"] * 6,
+        "seed": [0, 1] * 3, "dice": [80.0, 82.0, 75.0, 77.0, 81.0, 83.0],
+    })
+    paired = pd.DataFrame({"value": ["3", "12"], "trained": ["A1+L"] * 2,
+                           "metric": ["dice"] * 2, "n_lesions": [20, 20],
+                           "mean_difference": [-5.0, 1.0], "ci_low": [-6.0, -0.5],
+                           "ci_high": [-4.0, 2.5]})
+    figure = ablation_figure(means, paired, axis="k", default="6", metrics=("dice",))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "6\n(default)", "12"]
+    (line,) = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    np.testing.assert_allclose(line.get_ydata(), [76.0, 81.0, 82.0])
+    assert ax.get_xlabel() == "k"
+    # Interval bars drawn around the default's mean: 81 + (-5) at k = 3.
+    segments = [seg for collection in ax.collections
+                if hasattr(collection, "get_segments") for seg in collection.get_segments()]
+    assert any(np.allclose([seg[0][1], seg[1][1]], [75.0, 77.0]) for seg in segments)

@@ -89,8 +89,43 @@ def test_changing_a_training_setting_reruns_training_only(trained: Path):
     # Training and what reads its results rerun; no data step, nor the cluster gallery.
     assert set(plan.stats) == {
         "train_model", "evaluate_model", "make_tables", "figure_segmentations",
-        "figure_training_curves", "figure_metric_distributions", "config_used", "all"}
+        "figure_training_curves", "figure_metric_distributions", "compare_models",
+        "figure_comparisons", "config_used", "all"}
     assert plan.stats["train_model"] == len(MODELS)
+
+
+# What reads the runs' results: it is redone whenever a run is added.
+GATHERING = {"compare_models", "figure_comparisons", "figure_ablation", "make_tables",
+             "config_used", "all"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("ablations", "stages", "models"), [
+    pytest.param({"k": [4]}, {"cluster_ablation", "train_ablation", "evaluate_ablation"},
+                 ["A1+L"], id="k"),
+    pytest.param({"target": ["grabcut"]}, {"grabcut_targets", "train_ablation",
+                                           "evaluate_ablation"}, MODELS, id="target"),
+])
+def test_an_ablation_runs_only_the_stages_it_affects(trained: Path, ablations, stages,
+                                                     models):
+    """After a finished default run: k reclusters and retrains A1+L only; a target retrains
+    every model on it; nothing of the default runs is redone."""
+    config = tiny_training_config()
+    config["datasets"]["demo"]["ablations"] = ablations
+    write_config(trained, config)
+    try:
+        plan = dry_run(trained)
+    finally:
+        write_config(trained, tiny_training_config())
+    assert set(plan.stats) - GATHERING == stages
+    trained_models = {job.wildcards["model"] for job in plan.jobs
+                      if job.rule == "train_ablation"}
+    assert trained_models == set(models)
+    variant = next(f"{k}-{v[0]}" for k, v in ablations.items())
+    for job in plan.jobs:
+        if job.rule in stages - {"grabcut_targets"}:
+            assert all(f"/ablations/{variant}/" in path for path in job.paths("output")), job
+    assert dry_run(trained).stats == {}
 
 
 @pytest.mark.slow
@@ -124,6 +159,13 @@ def test_tables_and_figures_are_made_for_both_protocols(both_protocols: Path):
     markdown = (both_protocols / "results/tables/paper_table.md").read_text()
     assert "| demo | paper | A1 |" in markdown and "| demo | corrected | A1 |" in markdown
     assert "published" in (both_protocols / "results/tables/vs_paper.md").read_text()
+    comparisons = pd.read_csv(both_protocols / "results/tables/comparisons.csv")
+    assert set(comparisons["protocol"]) == set(BOTH)
+    assert {(m, b) for m, b in zip(comparisons["model"], comparisons["baseline"],
+                                   strict=True)} == {("ACoseg", "A1"), ("A1+L", "A1"),
+                                                     ("A1+L", "ACoseg")}
+    forest = cv2.imread(str(both_protocols / "results/figures/demo/comparisons.png"))
+    assert forest is not None and forest.std() > 10
     for protocol in BOTH:
         for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",
                      "metric_distributions"):
@@ -149,6 +191,8 @@ def test_html_report_renders_in_a_browser_with_every_table_and_figure(both_proto
     assert "Chu, Li, Vo, Summers, Sizikova" in home  # the workflow description page
     tables = visible_text(report, ["Results", "Tables"], profile)
     assert "paper_table.html" in tables and "vs_paper.html" in tables
+    assert "comparisons.html" in tables and "ablations.html" in tables
+    assert "comparisons.png" in visible_text(report, ["Results", "Figures", "demo"], profile)
     for protocol in BOTH:
         figures = visible_text(report, ["Results", "Figures", f"demo ({protocol})"], profile)
         for name in ("clusters", "cluster_parameters", "segmentations", "training_curves",

@@ -34,10 +34,21 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _table(args: argparse.Namespace) -> None:
-    from weaklesion.tables import write_tables
+    import pandas as pd
+
+    from weaklesion.comparison_tables import paper_claim_lines, write_comparisons
+    from weaklesion.tables import collect_runs, write_tables
 
     out = args.out if args.out is not None else args.results_dir / "tables"
-    written = write_tables(args.results_dir, out)
+    runs = collect_runs(args.results_dir)
+    formats = {d: f for d, f in zip(runs["dataset"], runs["format"], strict=True) if f}
+    written = []
+    if not runs.empty:
+        written = write_comparisons(args.results_dir, out, formats)
+    claims = []
+    if written:
+        claims = paper_claim_lines(pd.read_csv(out / "comparisons.csv"), formats)
+    written = write_tables(args.results_dir, out, claims=claims) + written
     print(f"{len(written)} tables written to {out}:")
     for path in written:
         print(f"  {path}")
@@ -86,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tabulate every results/<dataset>/<protocol>/<model>/seed<N>/summary.json "
                     "found: the "
                     "paper's table (Markdown, LaTeX, CSV) with mean ± std over seeds and the "
-                    "change against A1, and the comparison with the published numbers.",
+                    "change against A1, the comparison with the published numbers, and the "
+                    "paired comparisons of the models lesion by lesion (and ablations).",
     )
     table.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
                        help="the workflow's results folder")

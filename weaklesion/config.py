@@ -29,7 +29,7 @@ COMMON_DEFAULTS = {
 }
 # Settings read after preprocessing. Everything else in an entry (format, path, protocol,
 # on_bad_image, the format's own options) is a preprocessing setting.
-LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo"}
+LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo", "ablations"}
 # Settings of the raw files themselves: obtaining, verifying and listing them reads only these,
 # so that they are done once for every protocol.
 PROTOCOL_KEYS = {"protocol", "protocols"}
@@ -114,3 +114,39 @@ def preprocess_settings(settings: Mapping[str, Any], protocol: str) -> dict[str,
         raise ConfigError(f"protocol {protocol!r} is not configured for this dataset "
                           f"(protocols: {settings['protocols']})")
     return {**source_settings(settings), "protocol": protocol}
+
+
+# What each ablated setting changes: the models trained again under it.
+ABLATION_MODELS = {"k": ("A1+L",), "target": None}  # None: every model
+
+
+def ablation_variants(settings: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """(setting, value, variant name) of a dataset's ablations, ``k-15`` or
+    ``target-grabcut``, leaving out values equal to the default run's."""
+    variants = []
+    for setting, values in (settings.get("ablations") or {}).items():
+        if setting not in ABLATION_MODELS:
+            raise ConfigError(f"ablations.{setting}: only {', '.join(ABLATION_MODELS)} can be "
+                              "ablated")
+        for value in values:
+            if value != settings[setting]:
+                variants.append((setting, value, f"{setting}-{value}"))
+    return variants
+
+
+def variant_settings(settings: Mapping[str, Any], variant: str | None) -> dict[str, Any]:
+    """The dataset's settings as the runs of ``variant`` (None: the default run) see them."""
+    settings = dict(settings)
+    if variant is None:
+        return settings
+    for setting, value, name in ablation_variants(settings):
+        if name == variant:
+            settings[setting] = value
+            return settings
+    raise ConfigError(f"variant {variant!r} is not among the configured ablations")
+
+
+def ablated_models(setting: str, models: Sequence[str]) -> list[str]:
+    """The configured models that an ablated ``setting`` trains again."""
+    affected = ABLATION_MODELS[setting]
+    return [m for m in models if affected is None or m in affected]

@@ -55,6 +55,9 @@ METRIC_COLUMNS = [
 ]
 """Metric columns of :func:`lesion_metrics`, in the paper's table order."""
 
+PAPER_METRICS = ("iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff")
+"""The columns of the paper's table, in its order (``hd95`` is ours, not the paper's)."""
+
 LOWER_IS_BETTER = frozenset({"center_error", "perimeter_error", "hausdorff", "hd95"})
 """Metrics where a smaller value is better; for the others larger is better."""
 

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -32,12 +32,9 @@ import pandas as pd
 
 from weaklesion.atomic import write_text
 from weaklesion.errors import MissingFilesError, WeaklesionError
-from weaklesion.metrics import LOWER_IS_BETTER, METRIC_COLUMNS
+from weaklesion.metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PAPER_METRICS
 
 log = logging.getLogger(__name__)
-
-PAPER_METRICS = ("iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff")
-"""The columns of the paper's table, in its order (``hd95`` is ours, not the paper's)."""
 
 METRIC_LABELS = {
     "iou": "IoU",
@@ -494,12 +491,13 @@ def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None
     }
 
 
-def vs_paper_markdown(comparison: pd.DataFrame) -> str:
-    """The comparison as Markdown: a legend, a count of agreements, and the table."""
+def vs_paper_markdown(comparison: pd.DataFrame, claims: Sequence[str] = ()) -> str:
+    """The comparison as Markdown: a legend, a count of agreements, the lines on the paper's
+    claim (:func:`weaklesion.comparison_tables.paper_claim_lines`) and the table."""
     if comparison.empty:
         return ("No evaluated run belongs to a dataset the paper reports (formats "
                 f"{', '.join(PUBLISHED_DATASET)}), so there is nothing to compare with the "
-                "published numbers.\n")
+                "published numbers.\n" + "".join(f"\n- {claim}\n" for claim in claims))
     decided = comparison["within_2std"].dropna()
     undecided = len(comparison) - len(decided)
     lines = [
@@ -514,6 +512,8 @@ def vs_paper_markdown(comparison: pd.DataFrame) -> str:
         f"of {len(decided)} decidable cells"
         + (f"; {undecided} cells are not decidable." if undecided else "."),
         "",
+        *(f"- {claim}" for claim in claims),
+        *([""] if claims else []),
         _markdown_row(["Dataset", "Paper's dataset", "Model", "Metric", "Published",
                        "Reproduced", "Seeds", "Difference", "Within ±2 std", "Corrected",
                        "Corrected − published"]),
@@ -584,19 +584,20 @@ def _inline_html(text: str) -> str:
 # --- the files ----------------------------------------------------------------------------------
 
 
-def render_tables(runs: pd.DataFrame,
-                  formats: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The text of every output file, keyed as :data:`OUTPUT_FILES`."""
+def render_tables(runs: pd.DataFrame, formats: Mapping[str, str] | None = None,
+                  claims: Sequence[str] = ()) -> dict[str, str]:
+    """The text of every output file, keyed as :data:`OUTPUT_FILES`; ``claims`` are lines
+    for vs_paper on whether the paired A1+L − A1 differences agree with the paper."""
     table = paper_table(runs)
     comparison = vs_paper(runs, formats)
     return {
         "paper_md": to_markdown(table),
         "paper_tex": to_latex(table),
         "paper_csv": to_csv(table),
-        "vs_paper_md": vs_paper_markdown(comparison),
+        "vs_paper_md": vs_paper_markdown(comparison, claims),
         "vs_paper_csv": comparison.to_csv(index=False, lineterminator="\n"),
         "paper_html": markdown_to_html(to_markdown(table), "Results table"),
-        "vs_paper_html": markdown_to_html(vs_paper_markdown(comparison),
+        "vs_paper_html": markdown_to_html(vs_paper_markdown(comparison, claims),
                                           "Reproduced vs published"),
     }
 
@@ -612,8 +613,10 @@ def write_outputs(texts: Mapping[str, str],
 
 
 def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                 formats: Mapping[str, str] | None = None) -> list[Path]:
-    """Tabulate every run under ``results_dir`` into the :data:`OUTPUT_FILES` in ``out_dir``."""
+                 formats: Mapping[str, str] | None = None,
+                 claims: Sequence[str] = ()) -> list[Path]:
+    """Tabulate every run under ``results_dir`` into the :data:`OUTPUT_FILES` in ``out_dir``
+    (``claims``: see :func:`render_tables`)."""
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     runs = collect_runs(results_dir, formats)
     if runs.empty:
@@ -622,5 +625,5 @@ def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike,
             f"{results_dir} {where}: looked for {results_dir / SUMMARY_PATTERN}, which the "
             "workflow's evaluate step writes"
         )
-    return write_outputs(render_tables(runs, formats),
+    return write_outputs(render_tables(runs, formats, claims),
                          {key: out_dir / name for key, name in OUTPUT_FILES.items()})
