@@ -36,7 +36,7 @@ def prepared_stores(cache: Path, lesions: int, width: int, height: int, workers:
         with tempfile.TemporaryDirectory(dir=cache) as scratch:
             run_python([ARMS, "ours", "--archives", str(archives), "--work", scratch,
                         "--workers", str(workers),
-                        "--stages", "unpack", "preprocess", "ellipses"])
+                        "--stages", "preprocess", "ellipses"])
             folder.mkdir(parents=True, exist_ok=True)
             for name in ("data.h5", "targets.h5"):
                 Path(scratch, name).replace(folder / name)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_memory.py [--small 1000 --large 10000]
                                                [--width 200 --height 150]
 
-Runs the workflow's stages (as in bench_preprocess: verify → unpack → list → data.h5 on all
+Runs the workflow's stages (as in bench_preprocess: verify → list → data.h5 on all
 cores → ellipse targets → k-means), each in a fresh interpreter as the workflow does, and
 samples the memory of it and its worker processes every 20 ms. Both sizes use the same images,
 smaller than HAM10000's 600×450 so that generating and preprocessing 10,000 of them stays

@@ -4,7 +4,7 @@ decoding alone.
     .venv/bin/python benchmarks/bench_preprocess.py [--lesions 2000] [--width 600 --height 450]
 
 Generates (once, cached) a synthetic HAM10000-layout dataset, then times each arm of
-:mod:`preprocess_arms` in a fresh interpreter: ours (verify MD5 → unpack → list → data.h5 on
+:mod:`preprocess_arms` in a fresh interpreter: ours (verify MD5 → list → data.h5 on
 all cores → ellipse targets → k-means), the reference code's approach (one process:
 per-lesion file reads, matplotlib ellipse figure saved as PNG, per-file image writes,
 k-means), and decoding every JPEG and PNG once on the same cores. Wall-clock medians of
@@ -45,7 +45,7 @@ def measure(archives: Path, scratch: Path, workers: int, k: int, repeats: int,
         work = scratch / f"ours-{repeat}"
         runs["ours"].append(run_arm("ours", "--archives", str(archives), "--work", str(work),
                                     "--workers", str(workers), "--k", str(k)))
-        runs["decode"].append(run_arm("decode", "--root", str(work / "unpacked"),
+        runs["decode"].append(run_arm("decode", "--archives", str(archives),
                                       "--workers", str(workers)))
         if repeat:  # keep the first run's outputs only
             shutil.rmtree(work)

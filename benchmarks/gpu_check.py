@@ -19,14 +19,15 @@ import time
 
 import numpy as np
 import torch
-from cuda_graphs import GraphedStep
 
+from weaklesion.cuda_graphs import GraphedStep
 from weaklesion.models import build_model
 from weaklesion.schedules import paper_schedule
 from weaklesion.training import (
     Batches,
     LesionArrays,
     TrainSettings,
+    _autocast_terms,
     _step_rows,
     autocast,
     mask_loss_scale,
@@ -78,7 +79,8 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
                 None if second is None else slice(second.start - first.start, size))
         graphed = GraphedStep(
             model, optimizer,
-            lambda x, t: step_terms(model, model_name, x, t, pair, scale),
+            lambda x, t: _autocast_terms(precision, model, model_name, x, t, pair, scale,
+                                         cache_enabled=False),
             grad_clip=schedule.grad_clip)
     if cuda:
         torch.cuda.reset_peak_memory_stats()

@@ -1,10 +1,13 @@
 """The three ways from archives to training inputs that bench_preprocess compares.
 
 - ``ours``: the workflow's own stages, called as its rule scripts call them: verify the
-  archives' MD5s, unpack, list the sources, preprocess into ``data.h5`` on all workers,
-  rasterise the ellipse targets, cluster the ellipses;
+  archives' MD5s, list the sources and preprocess into ``data.h5`` on all workers (both
+  reading the archives in place, as the workflow does; ``--stages unpack …`` reads an
+  unpacked copy instead, as ``unpack: true`` does), rasterise the ellipse targets, cluster
+  the ellipses;
 - ``reference``: the reference code's approach (:mod:`reference_preprocess`), one process;
-- ``decode``: only decode every JPEG and PNG once, on the same number of worker processes.
+- ``decode``: only read and decode every JPEG and PNG once, from the archives, on the same
+  number of worker processes.
 
 Each arm runs in a fresh interpreter (``python benchmarks/preprocess_arms.py ARM ...``), as a
 workflow rule does, imports what its stages need before the clock starts, and prints its
@@ -28,7 +31,8 @@ from harness import timed  # noqa: E402
 # paper the targets are drawn with matplotlib instead (its cost: benchmarks/bench_rendering.py).
 SETTINGS = {"format": "ham10000", "protocol": "corrected", "on_bad_image": "fail"}
 SCRIPT = str(Path(__file__).resolve())  # run as its own process by the benchmarks
-OUR_STAGES = ("verify", "unpack", "locate", "preprocess", "ellipses", "clusters")
+OUR_STAGES = ("verify", "locate", "preprocess", "ellipses", "clusters")
+STAGE_CHOICES = ("verify", "unpack", "locate", "preprocess", "ellipses", "clusters")
 # What each stage's rule script imports; nothing else is loaded, so that a stage's memory is
 # what its rule's process needs.
 STAGE_MODULES = {
@@ -51,12 +55,14 @@ def ours(archives: Path, work: Path, workers: int, k: int,
     from weaklesion.archives import read_manifest
 
     entries = read_manifest(archives / "manifest.tsv")
+    paths = [archives / e.name for e in entries]
     unpacked = work / "unpacked"
+    source = unpacked if "unpack" in stages else [str(p) for p in paths]
     steps = {
         "verify": lambda: _verify(entries, archives),
-        "unpack": lambda: _unpack([archives / e.name for e in entries], unpacked),
-        "locate": lambda: _locate(unpacked, work),
-        "preprocess": lambda: _preprocess(unpacked, work, workers),
+        "unpack": lambda: _unpack(paths, unpacked),
+        "locate": lambda: _locate(source, work),
+        "preprocess": lambda: _preprocess(source, work, workers),
         "ellipses": lambda: _ellipses(work),
         "clusters": lambda: _clusters(work, k),
     }
@@ -82,19 +88,19 @@ def _unpack(paths: list[Path], unpacked: Path):
     return unpack(paths, unpacked, progress=False)
 
 
-def _locate(unpacked: Path, work: Path):
+def _locate(source, work: Path):
     from weaklesion.atomic import atomic_path
     from weaklesion.preprocess import source_listing
 
-    listing = source_listing("ham10000", unpacked, SETTINGS)
+    listing = source_listing("ham10000", source, SETTINGS)
     with atomic_path(work / "source_files.tsv") as tmp:
         listing.to_csv(tmp, sep="\t", index=False)
 
 
-def _preprocess(unpacked: Path, work: Path, workers: int) -> dict[str, int]:
+def _preprocess(source, work: Path, workers: int) -> dict[str, int]:
     from weaklesion.preprocess import preprocess
 
-    return preprocess(fmt="ham10000", root=unpacked, settings=SETTINGS, dataset="bench",
+    return preprocess(fmt="ham10000", root=source, settings=SETTINGS, dataset="bench",
                       data_h5=work / "data.h5", excluded_csv=work / "excluded.csv",
                       workers=workers)
 
@@ -137,12 +143,14 @@ def reference(archives: Path, work: Path, k: int) -> dict:
     return {"seconds": seconds, "lesions": len(params)}
 
 
-def _decode(path: str) -> int:
+def _decode(file) -> int:
     import cv2
     import numpy as np
 
-    flag = cv2.IMREAD_COLOR if path.endswith(".jpg") else cv2.IMREAD_UNCHANGED
-    return cv2.imdecode(np.fromfile(path, np.uint8), flag).size
+    from weaklesion.sources import read_bytes
+
+    flag = cv2.IMREAD_COLOR if file.member.endswith(".jpg") else cv2.IMREAD_UNCHANGED
+    return cv2.imdecode(np.frombuffer(read_bytes(file), np.uint8), flag).size
 
 
 def _single_threaded_opencv() -> None:
@@ -151,14 +159,17 @@ def _single_threaded_opencv() -> None:
     cv2.setNumThreads(1)  # as the preprocessing workers do: one process per core
 
 
-def decode(root: Path, workers: int) -> dict:
-    """Decode every image and mask under ``root`` once, on ``workers`` processes."""
+def decode(archives: Path, workers: int) -> dict:
+    """Read and decode every image and mask in the archives once, on ``workers`` processes."""
+    from weaklesion.archives import read_manifest
     from weaklesion.parallel import WorkerPool
+    from weaklesion.sources import SourceTree
 
     importlib.import_module("cv2")  # loaded before the clock and the fork, as in `ours`
 
-    files = sorted(str(p) for p in root.rglob("*")
-                   if p.suffix in {".jpg", ".png"} and "__MACOSX" not in p.parts)
+    paths = [archives / e.name for e in read_manifest(archives / "manifest.tsv")]
+    files = SourceTree.from_archives(paths).matching(
+        lambda p: p.endswith((".jpg", ".png")) and "__MACOSX" not in p)
     chunksize = max(1, min(32, len(files) // (workers * 8)))
     start = time.perf_counter()
     with WorkerPool(workers, _single_threaded_opencv) as pool:
@@ -172,10 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("arm", choices=("ours", "reference", "decode"))
     parser.add_argument("--archives", type=Path, help="folder with the archives and manifest")
     parser.add_argument("--work", type=Path, help="folder for the arm's outputs")
-    parser.add_argument("--root", type=Path, help="decode: unpacked tree to decode")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--k", type=int, default=45)
-    parser.add_argument("--stages", nargs="+", choices=OUR_STAGES, default=OUR_STAGES,
+    parser.add_argument("--stages", nargs="+", choices=STAGE_CHOICES, default=OUR_STAGES,
                         help="ours: run only these stages (their inputs must exist)")
     args = parser.parse_args(argv)
     if args.arm == "ours":
@@ -183,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.arm == "reference":
         timings = reference(args.archives, args.work, args.k)
     else:
-        timings = decode(args.root, args.workers)
+        timings = decode(args.archives, args.workers)
     print(json.dumps(timings))
 
 

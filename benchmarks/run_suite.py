@@ -21,8 +21,8 @@ from pathlib import Path
 from harness import DEFAULT_CACHE, REPO
 from markdown_section import render_section, replace_section
 
-BENCHMARKS = ("metrics", "dag", "noop", "preprocess", "grabcut", "rendering", "memory",
-              "datapath")
+BENCHMARKS = ("metrics", "dag", "noop", "preprocess", "archives", "grabcut", "rendering",
+              "memory", "datapath")
 RESULTS = REPO / "benchmarks" / "results" / "cpu"
 DOCUMENT = REPO / "BENCHMARKS.md"
 SUITE_RECORD = RESULTS / "suite.json"

@@ -72,16 +72,27 @@ def manifest_entry(wildcards):
 
 
 def raw_root(wildcards):
-    """Folder the dataset's adapter reads: the user's path, or the unpacked archives."""
-    if DATASETS[wildcards.dataset]["source"] == "path":
-        return DATASETS[wildcards.dataset]["path"]
-    return f"resources/{wildcards.dataset}/unpacked"
+    """What the dataset's adapter reads: the user's path, the verified archives themselves
+    (read in place, weaklesion.sources), or, with `unpack: true`, their unpacked copy."""
+    settings = DATASETS[wildcards.dataset]
+    if settings["source"] == "path":
+        return settings["path"]
+    if settings.get("unpack"):
+        return f"resources/{wildcards.dataset}/unpacked"
+    return archive_files(wildcards)
 
 
-def unpacked_tree(wildcards):
-    if DATASETS[wildcards.dataset]["source"] == "path":
-        return []
-    return f"resources/{wildcards.dataset}/unpacked"
+def raw_inputs(wildcards):
+    """The files the adapter reads, for the rules that read them: after verification."""
+    settings = DATASETS[wildcards.dataset]
+    if settings["source"] == "path":
+        return {}
+    if settings.get("unpack"):
+        return {"tree": f"resources/{wildcards.dataset}/unpacked"}
+    return {
+        "verified": f"results/{wildcards.dataset}/archives.tsv",
+        "archives": archive_files(wildcards),
+    }
 
 
 def adapter_format(wildcards):

@@ -54,6 +54,7 @@ rule verify_archives:
         "../workflow_scripts/verify_archives.py"
 
 
+# Only with `unpack: true` in a dataset's entry: otherwise the archives are read in place.
 rule unpack_archives:
     input:
         verified="results/{dataset}/archives.tsv",
@@ -70,7 +71,7 @@ rule unpack_archives:
 
 rule locate_source:
     input:
-        tree=unpacked_tree,
+        unpack(raw_inputs),
     output:
         listing="results/{dataset}/source_files.tsv",
     log:

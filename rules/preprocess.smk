@@ -4,8 +4,8 @@
 
 rule preprocess:
     input:
+        unpack(raw_inputs),
         listing="results/{dataset}/source_files.tsv",
-        tree=unpacked_tree,
     output:
         data="results/{dataset}/{protocol}/data.h5",
         excluded=report(

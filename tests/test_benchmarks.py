@@ -17,6 +17,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import bench_archives  # noqa: E402
 import bench_dag  # noqa: E402
 import bench_datapath  # noqa: E402
 import bench_grabcut  # noqa: E402
@@ -25,6 +26,8 @@ import bench_metrics  # noqa: E402
 import bench_noop  # noqa: E402
 import bench_preprocess  # noqa: E402
 import bench_rendering  # noqa: E402
+import gpu_grid  # noqa: E402
+import grid_projection  # noqa: E402
 import markdown_section  # noqa: E402
 
 # Tiny synthetic datasets: (lesions, width, height) of the HAM10000-layout generator.
@@ -91,6 +94,23 @@ def test_preprocess_benchmark_times_all_three_arms(tmp_path, cache):
     assert len(record["table"]) == 3
 
 
+def test_archives_benchmark_measures_disk_and_time_of_both_arms(tmp_path, cache):
+    record = run(bench_archives, tmp_path, cache, "--dl-archives", "2", "--dl-slices", "10",
+                 "--ham-lesions", TINY[0], "--repeats", "1")
+    runs = record["numbers"]["runs"]
+    assert set(runs) == {"deeplesion", "ham10000"}
+    for fmt, arms in runs.items():
+        in_place, unpacked = arms["in-place"][0], arms["unpack"][0]
+        assert set(in_place["seconds"]) == {"locate", "preprocess"}
+        assert set(unpacked["seconds"]) == {"unpack", "locate", "preprocess"}
+        assert in_place["lesions"] == unpacked["lesions"] > 0
+        # The unpacked copy is the size of the archives' members; reading in place adds none.
+        archive_bytes = record["numbers"]["archive_bytes"][fmt]
+        assert unpacked["extra_disk"] > 0.5 * archive_bytes
+        assert in_place["extra_disk"] < 0.05 * archive_bytes
+    assert len(record["targets"]) == 4
+
+
 def test_grabcut_benchmark(tmp_path, cache):
     record = run(bench_grabcut, tmp_path, cache, "--lesions", TINY[0], "--width", TINY[1],
                  "--height", TINY[2], "--serial", "2")
@@ -106,9 +126,9 @@ def test_rendering_benchmark_times_every_released_recipe(tmp_path, cache):
 
 def test_memory_benchmark_samples_each_stage(tmp_path, cache):
     record = run(bench_memory, tmp_path, cache, "--small", "3", "--large", "4",
-                 "--width", TINY[1], "--height", TINY[2], "--stages", "verify", "unpack")
+                 "--width", TINY[1], "--height", TINY[2], "--stages", "verify", "locate")
     for stages in record["numbers"]["stages"]:
-        assert list(stages) == ["verify", "unpack"]
+        assert list(stages) == ["verify", "locate"]
         assert all(stage["rss"] >= stage["pss"] > 0 for stage in stages.values())
 
 
@@ -157,3 +177,73 @@ def test_rewriting_the_cpu_section_keeps_the_gpu_section():
     assert GPU_SECTION in second
     assert "| Slow |" in second and "| Fast |" not in second
     assert second.count(markdown_section.BEGIN) == second.count(markdown_section.END) == 1
+
+
+def test_makespan_hands_each_job_to_the_slot_that_frees_first():
+    assert grid_projection.makespan([3, 3, 3], 3) == 3
+    assert grid_projection.makespan([1, 1, 4], 2) == 5  # the long job comes last
+    assert grid_projection.makespan([4, 1, 1], 2) == 4
+    assert grid_projection.makespan([2] * 27, 1) == 54
+
+
+def test_grid_projection_divides_by_the_gpus_and_charges_sharing():
+    rates = {"A1": (100.0, 1000.0), "A1+L": (100.0, 1000.0), "ACoseg": (25.0, 1000.0)}
+    runs = grid_projection.run_hours(rates, 10)
+    assert len(runs) == 27
+    ham_a1 = 10 * (7008 / 100 + 3004 / 1000) / 3600
+    assert runs[0] == ("ham10000", "A1", 0, pytest.approx(ham_a1))
+    one = grid_projection.projection(runs, 1)
+    assert one["ideal_h"] == pytest.approx(sum(r[3] for r in runs)) == one["workflow_order_h"]
+    four = grid_projection.projection(runs, 4)
+    assert four["ideal_h"] == pytest.approx(one["ideal_h"] / 4)
+    assert four["longest_first_h"] <= four["workflow_order_h"]
+    # Two jobs on a GPU that together run 1.5x as fast as one: the grid takes 1/1.5 as long.
+    shared = grid_projection.projection(runs, 1, jobs_per_gpu=2, shared_speedup=1.5)
+    assert shared["ideal_h"] == pytest.approx(one["ideal_h"] / 1.5)
+
+
+def test_gpu_grid_renders_rows_sharing_and_projections_into_its_own_section(tmp_path):
+    rows = [{"model": m, "geometry": "compact", "precision": "bf16", "cuda_graphs": g,
+             "train_images_per_s": (400.0 if g else 200.0) / (4 if m == "ACoseg" else 1),
+             "eval_images_per_s": 3000.0, "peak_memory_gib": 1.5, "batch": 10,
+             "encoder": "resnet101", "step_ms": 50.0}
+            for m in ("A1+L", "ACoseg") for g in (False, True)]
+    shared = [{"processes": 1, "images_per_s": 200.0}, {"processes": 2, "images_per_s": 340.0}]
+    histories = tmp_path / "results"
+    for model, epochs in (("A1", 12), ("A1+L", 20), ("ACoseg", 8)):
+        history = histories / "demo" / "paper" / model / "seed0" / "history.csv"
+        history.parent.mkdir(parents=True)
+        history.write_text("epoch,loss\n" + "".join(f"{e},1\n" for e in range(1, epochs + 1)))
+    epochs = gpu_grid.early_stopping_epochs(histories)
+    assert epochs == {"A1": 12, "A1+L": 20, "ACoseg": 8}
+    projected = gpu_grid.projections(rows, shared, epochs, gpu_counts=(1, 4))
+    # 2 steps x 2 epoch settings x 2 GPU counts x jobs per GPU 1 and 2 (the faster).
+    assert len(projected) == 16
+    graph = [p for p in projected if p["step"] == "CUDA graph" and p["epochs"] == "50 epochs"]
+    eager = [p for p in projected if p["step"] == "eager" and p["epochs"] == "50 epochs"]
+    # Training twice as fast, evaluation as fast: between half and all of the eager time.
+    assert eager[0]["ideal_h"] / 2 < graph[0]["ideal_h"] < eager[0]["ideal_h"]
+    record = {"device": "test GPU", "date": "today", "command": "bash benchmarks/gpu_grid.sh",
+              "torch": "x", "encoder": "resnet101", "steps": 1, "warmup": 0, "rows": rows,
+              "sharing": shared, "projections": projected}
+    document = tmp_path / "BENCHMARKS.md"
+    document.write_text("# Benchmarks\n\nintro\n\n## GPU check\n\nold figures\n")
+    gpu_grid.write_section(document, gpu_grid.render(record))
+    gpu_grid.write_section(document, gpu_grid.render(record))  # replaced, not added again
+    text = document.read_text()
+    assert text.count(gpu_grid.BEGIN) == 1 and "## GPU check\n\nold figures" in text
+    assert "2 process(es) 340.0 images/s (1.70×)" in text
+    assert text.index("intro") < text.index(gpu_grid.BEGIN) < text.index("## GPU check")
+
+
+def test_gpu_grid_runs_end_to_end_on_the_cpu(tmp_path):
+    record = gpu_grid.main(["--device", "cpu", "--encoder", "resnet18", "--steps", "1",
+                            "--warmup", "0", "--models", "A1+L", "--geometries", "compact",
+                            "--precision", "fp32", "--sharing", "--histories",
+                            str(tmp_path), "--json", str(tmp_path / "grid.json"),
+                            "--document", str(tmp_path / "BENCHMARKS.md")])
+    assert [r["model"] for r in record["rows"]] == ["A1+L"]
+    assert record["rows"][0]["train_images_per_s"] > 0
+    written = json.loads((tmp_path / "grid.json").read_text())
+    assert written["rows"][0]["train_images_per_s"] == record["rows"][0]["train_images_per_s"]
+    assert gpu_grid.BEGIN in (tmp_path / "BENCHMARKS.md").read_text()

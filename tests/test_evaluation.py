@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -188,8 +189,19 @@ def evaluate_with_rule_script(tmp_path, plan: EvaluationPlan, sizes=None, refere
                                expect={"name": "A1", "encoder": "resnet18", "num_clusters": 3}),
         wildcards=SimpleNamespace(dataset="demo", protocol="paper", model="A1", seed="0"),
         threads=1,
+        # A machine with one simulated GPU: the job claims it before scoring.
+        config={"gpus": {"devices": ["7"], "jobs_per_gpu": 1, "cuda_graphs": False,
+                         "lock_dir": str(tmp_path / "gpu-locks")}},
     )
-    run_rule_script("evaluate_model", snakemake)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        run_rule_script("evaluate_model", snakemake)
+    finally:  # the claim sets it for the process; give other tests theirs back
+        if visible is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    assert "GPU slot: claimed GPU 7 of 7" in (run / "evaluate.log").read_text()
     return run, split_labels(sizes)
 
 

@@ -55,7 +55,7 @@ from weaklesion.preprocess import preprocess
 METRICS = f"{MODEL_RUN}/metrics.parquet"
 LAST = f"{MODEL_RUN}/checkpoints/last.pt"
 LOCK_REFUSED = "Directory cannot be locked"
-DATA_HALF_RULES = {"make_demo_dataset", "verify_archives", "unpack_archives", "locate_source",
+DATA_HALF_RULES = {"make_demo_dataset", "verify_archives", "locate_source",
                    "preprocess", "ellipse_targets", "cluster_ellipses", "split_dataset"}
 # Outputs of the jobs that finish before preprocessing starts.
 BEFORE_PREPROCESSING = ("resources/demo/archives/manifest.tsv", "results/demo/archives.tsv",
@@ -175,7 +175,7 @@ def assert_preprocessing_redone_and_complete(workdir: Path, before: dict[str, in
     assert second.returncode == 0, second.stdout[-3000:]
     redone = set(job_stats(second.stdout))
     assert "preprocess" in redone and not redone & {"make_demo_dataset", "verify_archives",
-                                                    "unpack_archives", "locate_source"}
+                                                    "locate_source"}
     assert mtimes(workdir, BEFORE_PREPROCESSING) == before
     assert_every_output_readable(workdir)
     listing = pd.read_csv(workdir / "results/demo/source_files.tsv", sep="\t")

@@ -40,14 +40,15 @@ def test_pairs_png_and_jpg_images_with_masks_by_stem(tmp_path):
     items = ADAPTER.list_items(tmp_path, SETTINGS)
     assert [item.lesion_id for item in items] == [c.lesion_id for c in cases]
     for item, case in zip(items, cases, strict=True):
-        assert item.image == case.image_path(tmp_path)
-        assert item.mask == case.mask_path(tmp_path)
+        assert item.image.member == str(case.image_path(tmp_path))
+        assert item.mask.member == str(case.mask_path(tmp_path))
         assert item.group_id == case.lesion_id  # no groups.csv: each image is its own group
     for result, case in zip(load_all(tmp_path), cases, strict=True):
         assert result.exclusions == []
         (lesion,) = result.lesions
         assert lesion.lesion_id == case.lesion_id
-        assert lesion.source == str(case.image_path(tmp_path))
+        assert lesion.source == case.image_path(tmp_path).relative_to(tmp_path).as_posix()
+        assert lesion.origin == str(case.image_path(tmp_path))
         assert lesion.meta == {"image": case.image_path(tmp_path).name}
         assert lesion.image.shape == (PATCH_SIZE, PATCH_SIZE, 3)
         expected = resized(case.mask())
@@ -119,7 +120,7 @@ def test_hidden_and_other_files_are_ignored(tmp_path):
     (tmp_path / "masks" / "case_00.jpg").write_bytes(b"not a mask")
     items = ADAPTER.list_items(tmp_path, SETTINGS)
     assert [item.lesion_id for item in items] == [c.lesion_id for c in cases]
-    assert items[0].mask == cases[0].mask_path(tmp_path)
+    assert items[0].mask.member == str(cases[0].mask_path(tmp_path))
 
 
 @pytest.mark.parametrize("missing", ["images", "masks"])

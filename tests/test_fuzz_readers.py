@@ -7,7 +7,10 @@ exception and never a silently altered mask. PNGs in the colour types OpenCV can
 
 from __future__ import annotations
 
+import io
+import shutil
 import struct
+import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from weaklesion.datasets.imaging import read_binary_mask, read_rgb, whole_image_
 from weaklesion.datasets.lits import LitsAdapter
 from weaklesion.errors import BadImageError
 from weaklesion.scoring import read_mask
+from weaklesion.sources import close_archives
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -290,6 +294,88 @@ def test_ham10000_cut_off_jpeg_or_mask_is_refused_naming_it(ham, which, keep):
     path = image_path if which == "image" else mask_path
     assert_cut_file_is_refused_or_changes_nothing(
         lambda: adapter.load(item, SETTINGS), path, keep, str(path))
+
+
+def zip_folder(folder: Path, archive: Path, replaced: dict[str, bytes] | None = None) -> None:
+    """Zip the files of ``folder`` (names relative to it), some contents replaced."""
+    replaced = replaced or {}
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = path.relative_to(folder).as_posix()
+            zipped.writestr(name, replaced.get(name, path.read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def ham_archives(tmp_path_factory):
+    """HAM10000 as downloaded (three zips and the csv), read in place; the first image's
+    archive, member and intact bytes."""
+    root = tmp_path_factory.mktemp("ham-archives")
+    images = write_ham_fixture(root / "tree", n_images=2)
+    (root / "archives").mkdir()
+    paths = [Path(shutil.copy2(root / "tree" / "HAM10000_metadata.csv", root / "archives"))]
+    for folder in sorted(p for p in (root / "tree").iterdir() if p.is_dir()):
+        paths.append(root / "archives" / f"{folder.name}.zip")
+        zip_folder(folder, paths[-1])
+    adapter = Ham10000Adapter()
+    item = next(i for i in adapter.list_items(paths, SETTINGS)
+                if i.image_id == images[0].image_id)
+    image_folder = root / "tree" / item.image.tree_path.split("/")[0]
+    return adapter, item, image_folder, item.image.member
+
+
+@FUZZ
+@given(st.floats(0, 1, exclude_max=True))
+@example(keep=0.0)
+def test_ham10000_cut_off_member_of_an_archive_is_refused_naming_archive_and_member(
+        ham_archives, keep):
+    adapter, item, folder, member = ham_archives
+    intact = (folder / member).read_bytes()
+    expected = adapter.load(item, SETTINGS)
+    try:
+        zip_folder(folder, Path(item.image.archive), {member: intact[: int(len(intact) * keep)]})
+        close_archives()
+        result = adapter.load(item, SETTINGS)
+    except BadImageError as error:
+        assert error.source == f"{item.image.archive}:{member}"
+        assert error.source in str(error)
+        return
+    finally:
+        zip_folder(folder, Path(item.image.archive))
+        close_archives()
+    np.testing.assert_array_equal(result.lesions[0].image, expected.lesions[0].image)
+
+
+@FUZZ
+@given(st.floats(0, 1, exclude_max=True), st.integers(1, 255))
+def test_ham10000_damaged_member_bytes_are_refused_naming_archive_and_member(
+        ham_archives, where, flip):
+    """A byte of the member's compressed data changed in the archive: refused, as its CRC
+    fails, unless the change leaves the content as it was (a deflate block's final-block bit
+    on the stream's last block, say)."""
+    adapter, item, folder, member = ham_archives
+    expected = adapter.load(item, SETTINGS)
+    archive = Path(item.image.archive)
+    with zipfile.ZipFile(archive) as zipped:
+        info = zipped.getinfo(member)
+    intact = archive.read_bytes()
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    at = start + int(info.compress_size * where)
+    damaged = bytearray(intact)
+    damaged[at] ^= flip
+    try:
+        archive.write_bytes(bytes(damaged))
+        close_archives()
+        result = adapter.load(item, SETTINGS)
+    except BadImageError as error:
+        assert error.source == f"{archive}:{member}"
+        assert error.source in str(error)
+        return
+    finally:
+        archive.write_bytes(intact)
+        close_archives()
+    with zipfile.ZipFile(io.BytesIO(bytes(damaged))) as zipped:
+        assert zipped.read(member) == (folder / member).read_bytes()
+    np.testing.assert_array_equal(result.lesions[0].image, expected.lesions[0].image)
 
 
 @pytest.fixture(scope="module")

@@ -68,8 +68,8 @@ def test_items_are_sorted_by_image_id_across_both_parts(fixture):
     items = ADAPTER.list_items(root, PAPER)
     assert [item.image_id for item in items] == sorted(image.image_id for image in images)
     for item, image in zip(items, images, strict=True):
-        assert item.image == image.image_path(root)
-        assert item.mask == image.mask_path(root)
+        assert item.image.member == str(image.image_path(root))
+        assert item.mask.member == str(image.mask_path(root))
         assert not item.paper_excluded
 
 
@@ -90,7 +90,8 @@ def test_lesion_patch_group_and_metadata(fixture):
         (lesion,) = load(root, image.image_id).lesions
         assert lesion.lesion_id == image.image_id
         assert lesion.group_id == image.lesion_id
-        assert lesion.source == str(image.image_path(root))
+        assert lesion.source == image.image_path(root).relative_to(root).as_posix()
+        assert lesion.origin == str(image.image_path(root))
         # Every metadata column but image_id, which is the lesion_id.
         assert lesion.meta == {k: v for k, v in image.metadata.items() if k != "image_id"}
         assert set(lesion.meta) == set(METADATA_COLUMNS) - {"image_id"}
@@ -149,7 +150,7 @@ def test_missing_mask_folder_is_named(fixture):
     shutil.rmtree(root / MASK_DIR)
     with pytest.raises(MissingFilesError, match=MASK_DIR) as error:
         ADAPTER.list_items(root, PAPER)
-    assert "images_part" not in str(error.value).split(" found under")[0]
+    assert "images_part" not in str(error.value).split(" found in")[0]
 
 
 def test_missing_metadata_file_is_named(fixture):

@@ -325,7 +325,7 @@ def test_folder_ids_keep_any_unicode_name(tmp_path_factory, names, suffix):
     assert run_preprocess("folder", root, out, FAIL) == {"kept": len(names), "excluded": 0}
     table = read_table(out / "data.h5")
     assert list(table["lesion_id"]) == sorted(names)
-    assert list(table["source"]) == [str(root / "images" / f"{n}{suffix}") for n in sorted(names)]
+    assert list(table["source"]) == [f"images/{n}{suffix}" for n in sorted(names)]
 
 
 @FUZZ_END_TO_END
@@ -412,8 +412,14 @@ def test_unpaired_images_and_masks_are_each_excluded_naming_the_missing_file(
                 assert reasons[str(root / "masks" / f"id {index}.png")] == (
                     f"no image images/id {index}.png|jpg")
     if paired < len(sides):
-        with pytest.raises(BadImageError, match=r"no (mask|image) .*on_bad_image: skip"):
+        # fail checks them all, then names every one.
+        with pytest.raises(WeaklesionError, match=r"on_bad_image: skip") as error:
             run_preprocess("folder", root, out, FAIL)
+        for index, side in enumerate(sides):
+            if side != "both":
+                folder = "masks" if side == "mask" else "images"
+                assert f"{root / folder / f'id {index}.png'}: no " in str(error.value)
+        assert isinstance(error.value, BadImageError) == (len(sides) - paired == 1)
 
 
 # --- odd masks end to end ----------------------------------------------------------------------

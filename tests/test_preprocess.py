@@ -220,6 +220,78 @@ def test_bad_image_fails_naming_the_file_and_the_skip_setting(tmp_path, ham, wor
     assert leftovers(tmp_path / "out") == []
 
 
+def plant_faults(root, cases) -> dict[str, str]:
+    """Eight faults a real folder of images has, in cases 3, 5, … 17: lesion id → the file
+    the error must name."""
+    def case(i):
+        return cases[i], cases[i].image_path(root), cases[i].mask_path(root)
+    faults = {}
+    _, image, _ = case(3)
+    image.write_bytes(b"")  # an empty file
+    faults[cases[3].lesion_id] = image
+    _, image, _ = case(5)
+    image.write_bytes(np.random.default_rng(5).bytes(3000))  # not an image at all
+    faults[cases[5].lesion_id] = image
+    _, image, _ = case(7)
+    image.write_bytes(b"<html>404 Not Found</html>")  # a failed download saved as .jpg
+    faults[cases[7].lesion_id] = image
+    _, image, mask = case(9)
+    mask.unlink()  # an image without its mask
+    faults[cases[9].lesion_id] = image
+    _, image, mask = case(11)
+    image.unlink()  # a mask without its image
+    faults[cases[11].lesion_id] = mask
+    _, _, mask = case(13)
+    labels = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE).astype(np.uint8)
+    labels[:10, :10] = 2
+    labels[labels > 2] = 1
+    cv2.imwrite(str(mask), labels)  # a label map with three values, not a lesion mask
+    faults[cases[13].lesion_id] = mask
+    _, _, mask = case(15)
+    soft = np.tile(np.linspace(0, 255, 160).astype(np.uint8), (120, 1))
+    cv2.imwrite(str(mask), soft)  # a probability map
+    faults[cases[15].lesion_id] = mask
+    _, _, mask = case(17)
+    mask.write_bytes(mask.read_bytes()[:40])  # cut off after its header
+    faults[cases[17].lesion_id] = mask
+    return {lesion_id: str(path) for lesion_id, path in faults.items()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fail_checks_every_item_and_names_every_bad_file(tmp_path, workers):
+    """A folder of 30 images with 8 faults: one failed run names all 8, so one fix-up round
+    is enough; with skip, every excluded.csv row carries its lesion's id."""
+    root = tmp_path / "folder"
+    cases = write_folder_fixture(root, n_images=30)
+    faults = plant_faults(root, cases)
+    with pytest.raises(WeaklesionError, match="ds: 8 items cannot be used") as error:
+        run(tmp_path, "folder", root, workers=workers)
+    message = str(error.value)
+    assert [line.strip().split(":")[0] for line in message.splitlines()[1:]] == [
+        faults[lesion_id] for lesion_id in sorted(faults)]
+    assert "on_bad_image: skip" in message
+    assert leftovers(tmp_path / "out") == []
+    out, counts = run(tmp_path, "folder", root, settings=SKIP, workers=workers, name="skip")
+    assert counts == {"kept": 22, "excluded": 8}
+    table = excluded(out)
+    assert dict(zip(table["lesion_id"], table["source"], strict=True)) == faults
+    kept = set(read_table(out / "data.h5")["lesion_id"])
+    assert kept == {c.lesion_id for c in cases} - set(faults)
+
+
+def test_many_bad_files_are_named_up_to_a_limit_then_counted(tmp_path):
+    root = tmp_path / "folder"
+    cases = write_folder_fixture(root, n_images=36)
+    for case in cases[:34]:
+        case.image_path(root).write_bytes(b"")
+    with pytest.raises(WeaklesionError, match="ds: 34 items cannot be used") as error:
+        run(tmp_path, "folder", root)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 1 + 30 + 1
+    assert lines[1].strip().startswith(str(cases[0].image_path(root)))
+    assert lines[-1].strip() == "… and 4 more"
+
+
 def test_skip_lists_bad_images_with_their_reason_and_keeps_the_rest(tmp_path, ham):
     root, images = ham
     broken = images[2].image_path(root)
@@ -269,8 +341,9 @@ def test_no_lesion_left_is_an_error_and_leaves_nothing(tmp_path, ham):
 
 
 def test_missing_folders_fail_before_any_work(tmp_path):
-    with pytest.raises(MissingFilesError, match="HAM10000_images_part_1"):
+    with pytest.raises(MissingFilesError, match="HAM10000_images_part_1") as error:
         run(tmp_path, "ham10000", tmp_path / "nothing")
+    assert f"{tmp_path / 'nothing'} (which does not exist)" in str(error.value)
     assert leftovers(tmp_path / "out") == []
 
 

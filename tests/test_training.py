@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from training_helpers import (
 import weaklesion.training as training
 from weaklesion.checkpoints import load_checkpoint
 from weaklesion.errors import ConfigError, WeaklesionError
+from weaklesion.models import build_model
 from weaklesion.training import (
     Batches,
     LesionArrays,
@@ -41,6 +43,7 @@ from weaklesion.training import (
     pick_device,
     run_fingerprint,
     settings_from_config,
+    step_terms,
     train,
     validate,
 )
@@ -554,3 +557,51 @@ def test_soft_targets_reach_the_loss_as_level_over_255_and_binarise_at_one_half(
     as_bool = Batches(LesionArrays(arrays.lesion_ids, arrays.images, levels >= 128,
                                    arrays.clusters), settings, CPU)
     assert set(torch.unique(as_bool.targets(index)["mask"]).tolist()) == {0.0, 1.0}
+
+
+def test_cuda_graphs_on_the_cpu_train_eagerly_and_change_nothing(runs, splits, tmp_path,
+                                                                  caplog):
+    """The switch is a no-op off CUDA: the same history and the same weights, byte for byte."""
+    settings, out, history = runs["ACoseg"]
+    with caplog.at_level("INFO", logger="weaklesion.training"):
+        again = train(settings, splits, out_model=tmp_path / "model.pt",
+                      out_history=tmp_path / "history.csv",
+                      checkpoint_dir=tmp_path / "checkpoints", fingerprint="test-run",
+                      device=CPU, cuda_graphs=True)
+    assert "gpus.cuda_graphs needs a CUDA device; training eagerly on cpu" in caplog.text
+    pd.testing.assert_frame_equal(loss_columns(again), loss_columns(history))
+    first, _ = load_checkpoint(out / "model.pt")
+    second, _ = load_checkpoint(tmp_path / "model.pt")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graphed_step_matches_the_eager_step_on_cuda(splits):
+    """On a GPU: three steps replayed from a captured graph give the eager steps' weights."""
+    from weaklesion.cuda_graphs import GraphedStep
+
+    device = torch.device("cuda")
+    settings = model_settings("A1")
+    batches = Batches(splits["train"], settings, device)
+    index = torch.arange(settings.schedule.batch_size, device=device)
+    x, targets = batches.inputs(index), batches.targets(index)
+    weights = []
+    for graphs in (False, True):
+        torch.manual_seed(0)
+        model = build_model("A1", encoder="resnet18", encoder_weights=None,
+                            num_clusters=3).to(device).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=graphs)
+        step = GraphedStep(model, optimizer, functools.partial(
+            step_terms, model, "A1", rows=(slice(None), None), scale=1.0), grad_clip=None,
+            warmup=1)
+        for _ in range(4):
+            if graphs:
+                step(x, targets)
+            else:
+                step.step(x, targets)
+        assert step.graph is not None or not graphs
+        weights.append([p.detach().clone() for p in model.parameters()])
+    for eager, graphed in zip(*weights, strict=True):
+        torch.testing.assert_close(graphed, eager, rtol=1e-4, atol=1e-5)

@@ -23,10 +23,10 @@ from workflow_helpers import (
 
 # Steps before clustering; a later-stage setting must never re-run them.
 UPSTREAM_OF_CLUSTERS = {
-    "make_demo_dataset", "verify_archives", "unpack_archives", "locate_source", "preprocess",
+    "make_demo_dataset", "verify_archives", "locate_source", "preprocess",
     "ellipse_targets",
 }
-OBTAIN_STEPS = {"make_demo_dataset", "verify_archives", "unpack_archives"}
+OBTAIN_STEPS = {"make_demo_dataset", "verify_archives"}
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -29,18 +31,22 @@ def tiny_training_config(protocols=("paper",), **train_changes) -> dict:
     config.update(models=MODELS, seeds=[0], protocols=list(protocols))
     config["train"] = {"encoder": "resnet18", "encoder_weights": None, "geometry": "compact",
                        "epochs": 2, **train_changes}
+    # Two simulated GPUs, locked in the run's own folder (see `trained`).
+    config["gpus"] = {"devices": ["0", "1"], "lock_dir": "gpu-locks"}
     return config
 
 
 BOTH = ("paper", "corrected")
-OBTAIN_AND_LOCATE = {"make_demo_dataset", "verify_archives", "unpack_archives", "locate_source"}
+OBTAIN_AND_LOCATE = {"make_demo_dataset", "verify_archives", "locate_source"}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """The whole workflow under protocol paper."""
+    """The whole workflow under protocol paper, on a machine with two simulated GPUs: the
+    GPU jobs claim them (weaklesion.devices), two at a time."""
     workdir = copy_workflow(tmp_path_factory.mktemp("models") / "wf", tiny_training_config())
-    result = run_snakemake(workdir, "--resources", "gpu=1", timeout=900)
+    result = run_snakemake(workdir, "--resources", "gpu=2", "--set-threads", "train_model=1",
+                           "evaluate_model=1", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
 
@@ -74,6 +80,36 @@ def test_every_model_is_trained_and_scored_on_the_test_split(trained: Path):
         assert state["extra"]["settings"]["geometry"] == "compact"
         assert (run / "train.log").read_text().count("epoch 2:") == 1
         assert not (run / "checkpoints").exists()
+
+
+GPU_CLAIM = re.compile(r"^(\S+ \S+) INFO weaklesion: GPU slot: claimed GPU (\d) of 0, 1")
+
+
+def log_interval(log: Path) -> tuple[str, datetime.datetime, datetime.datetime]:
+    """(claimed device, time of the claim, time of the last line) of a GPU job's log."""
+    lines = log.read_text().splitlines()
+    claim = next(GPU_CLAIM.match(line) for line in lines if GPU_CLAIM.match(line))
+    last = max(line[:23] for line in lines if line[:4].isdigit())
+
+    def parse(stamp):
+        return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+
+    return claim.group(2), parse(claim.group(1)), parse(last)
+
+
+@pytest.mark.slow
+def test_gpu_jobs_running_together_each_have_their_own_gpu(trained: Path):
+    runs = trained / "results/demo/paper"
+    logs = sorted(runs.glob("*/seed0/train.log")) + sorted(runs.glob("*/seed0/evaluate.log"))
+    assert len(logs) == 2 * len(MODELS)
+    jobs = [log_interval(log) for log in logs]
+    overlapping = 0
+    for index, (device, start, end) in enumerate(jobs):
+        for other_device, other_start, other_end in jobs[index + 1:]:
+            if start < other_end and other_start < end:
+                overlapping += 1
+                assert device != other_device, f"two jobs ran on GPU {device} at once"
+    assert overlapping >= 1  # two at a time: the claims were tested, not just made
 
 
 @pytest.mark.slow

@@ -471,9 +471,9 @@ def unpack(
 def _unpack_zip(archive: Path, tree: Path, progress: bool):
     try:
         with zipfile.ZipFile(archive) as zipped:
-            members = [(info, _member_path(info.filename, archive)) for info in zipped.infolist()]
+            members = [(info, member_path(info.filename, archive)) for info in zipped.infolist()]
             members = [(info, rel) for info, rel in members if rel is not None]
-            root = _extraction_root(archive, tree, [rel for _, rel in members])
+            root = extraction_root(archive, tree, [rel for _, rel in members])
             for info, rel in _progress(progress, iterable=members, desc=f"unpack {archive.name}",
                                        unit="file"):
                 if info.is_dir():
@@ -490,9 +490,9 @@ def _unpack_zip(archive: Path, tree: Path, progress: bool):
 def _unpack_tar(archive: Path, tree: Path, progress: bool):
     try:
         with tarfile.open(archive, "r:*") as tarred:
-            members = [(m, _member_path(m.name, archive)) for m in tarred.getmembers()]
+            members = [(m, member_path(m.name, archive)) for m in tarred.getmembers()]
             members = [(m, rel) for m, rel in members if rel is not None]
-            root = _extraction_root(archive, tree, [rel for _, rel in members])
+            root = extraction_root(archive, tree, [rel for _, rel in members])
             for member, rel in _progress(progress, iterable=members,
                                          desc=f"unpack {archive.name}", unit="file"):
                 if member.isdir():
@@ -511,7 +511,7 @@ def _unpack_tar(archive: Path, tree: Path, progress: bool):
         ) from None
 
 
-def _member_path(name: str, archive: Path) -> PurePosixPath | None:
+def member_path(name: str, archive: Path) -> PurePosixPath | None:
     """Relative path of a member inside the tree; None for macOS metadata and empty names."""
     normalised = name.replace("\\", "/")
     if normalised.startswith("/") or _WINDOWS_DRIVE.match(normalised):
@@ -525,7 +525,7 @@ def _member_path(name: str, archive: Path) -> PurePosixPath | None:
     return PurePosixPath(*parts)
 
 
-def _extraction_root(archive: Path, tree: Path, members: Sequence[PurePosixPath]) -> Path:
+def extraction_root(archive: Path, tree: Path, members: Sequence[PurePosixPath]) -> Path:
     tops = {m.parts[0] for m in members}
     under_one_folder = len(tops) == 1 and any(len(m.parts) > 1 for m in members)
     if under_one_folder or not members:

@@ -39,6 +39,7 @@ from weaklesion.recist import (
     mask_iou,
     rasterise_ellipse,
 )
+from weaklesion.sources import SourceSpec, SourceTree
 from weaklesion.targets import EXACT_RECIPE
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class WorkerResult:
     kept: list[Lesion]  # each with its weak label
     exclusions: list[Exclusion]
     bad_item: BadImageError | None = None
+    item_id: str = ""  # the lesion or file the bad item concerns
     cluster_rows: list[tuple[str, np.ndarray]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -85,24 +87,27 @@ def _process_item(item: Any) -> WorkerResult:
     try:
         loaded = adapter.load(item, settings)
     except BadImageError as error:
-        return WorkerResult([], [], error)
+        return WorkerResult([], [], error, item_id=adapter.item_id(item))
     kept, exclusions = [], list(loaded.exclusions)
     for lesion in loaded.lesions:
         if lesion.weak_label is None:
             try:
                 lesion.weak_label = weak_label(lesion, adapter.min_ellipse_iou)
             except FitError as error:
-                exclusions.append(Exclusion(lesion.source, f"ellipse fit failed: {error}",
-                                            lesion.lesion_id))
+                exclusions.append(Exclusion(lesion.origin or lesion.source,
+                                            f"ellipse fit failed: {error}", lesion.lesion_id))
                 continue
         kept.append(lesion)
     return WorkerResult(kept, exclusions, cluster_rows=loaded.cluster_rows,
                         warnings=loaded.warnings)
 
 
-def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: str,
+def preprocess(*, fmt: str, root: SourceSpec, settings: Mapping[str, Any], dataset: str,
                data_h5: Path, excluded_csv: Path, workers: int = 1) -> dict[str, int]:
-    """Run stage 2 for one dataset; returns counts of kept and excluded lesions."""
+    """Run stage 2 for one dataset; returns counts of kept and excluded lesions.
+
+    ``root``: the dataset's folder, or the list of its (verified) archives, read in place
+    (:mod:`weaklesion.sources`)."""
     adapter = get_adapter(fmt)
     with contextlib.ExitStack() as stack:
         # Workers fork before the item list exists: a forked child maps its parent's heap, so
@@ -111,8 +116,9 @@ def preprocess(*, fmt: str, root: Path, settings: Mapping[str, Any], dataset: st
         if workers > 1:
             pool = stack.enter_context(
                 WorkerPool(workers, _init_worker, (fmt, dict(settings))))
-        items = adapter.list_items(Path(root), settings)
-        log.info("%s: %d %s items under %s, %d worker(s)", dataset, len(items), fmt, root,
+        tree = SourceTree.open(root)
+        items = adapter.list_items(tree, settings)
+        log.info("%s: %d %s items in %s, %d worker(s)", dataset, len(items), fmt, tree,
                  workers)
         return _write_dataset(adapter, _results(fmt, settings, items, pool, workers),
                               settings=settings,
@@ -128,8 +134,9 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
                     mininterval=1.0 if sys.stderr.isatty() else 10.0)
     paper = settings.get("protocol", "paper") == "paper"
     warned = 0
+    bad: list[tuple[str, BadImageError]] = []
     with progress, new_store(data_h5) as h5:
-        write_attrs(h5, fmt=fmt, dataset=dataset, settings=settings,
+        write_attrs(h5, fmt=fmt, dataset=dataset, settings=content_settings(settings),
                     target_recipe=adapter.released_target if paper else EXACT_RECIPE)
         writer = PatchWriter(h5, has_masks=adapter.has_masks, has_recist=not adapter.has_masks)
         for result in results:
@@ -138,18 +145,16 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
                 log.warning(warning)
             warned += len(result.warnings)
             if result.bad_item is not None:
-                if on_bad_image != "skip":
-                    raise BadImageError(
-                        result.bad_item.source,
-                        f"{result.bad_item.reason} (set on_bad_image: skip for dataset "
-                        f"{dataset!r} to list it in excluded.csv and go on)",
-                    )
-                exclusions.append(Exclusion(result.bad_item.source, result.bad_item.reason))
+                bad.append((result.item_id, result.bad_item))
+                exclusions.append(Exclusion(result.bad_item.source, result.bad_item.reason,
+                                            result.item_id))
             exclusions.extend(result.exclusions)
             for lesion in result.kept:
                 writer.append(lesion, lesion.weak_label)
             writer.append_cluster_rows(result.cluster_rows)
         writer.close()
+        if bad and on_bad_image != "skip":
+            raise_bad_items(bad, dataset)
         if writer.count == 0:
             raise WeaklesionError(
                 f"{dataset}: no lesion is left after exclusions ({len(exclusions)} excluded, "
@@ -162,6 +167,33 @@ def _write_dataset(adapter, results, *, settings, fmt, dataset, data_h5, exclude
     log.info("%s: kept %d lesions, excluded %d%s", dataset, writer.count, len(exclusions),
              f", {warned} warning(s) above" if warned else "")
     return {"kept": writer.count, "excluded": len(exclusions)}
+
+
+SHOWN_BAD_ITEMS = 30
+
+
+def raise_bad_items(bad: list[tuple[str, BadImageError]], dataset: str) -> None:
+    """Stop on unusable items, naming every one (the first SHOWN_BAD_ITEMS, then a count)
+    after all were checked, so that one run finds them all."""
+    hint = (f"set on_bad_image: skip for dataset {dataset!r} to list them in excluded.csv "
+            "and go on")
+    if len(bad) == 1:
+        _, error = bad[0]
+        raise BadImageError(error.source, f"{error.reason} ({hint.replace('them', 'it')})")
+    lines = [f"  {error}" for _, error in bad[:SHOWN_BAD_ITEMS]]
+    if len(bad) > SHOWN_BAD_ITEMS:
+        lines.append(f"  … and {len(bad) - SHOWN_BAD_ITEMS} more")
+    raise WeaklesionError(f"{dataset}: {len(bad)} items cannot be used ({hint}):\n"
+                          + "\n".join(lines))
+
+
+# Settings that say where the raw files are, not what is in them: left out of data.h5, so
+# that a dataset read from its archives and from an unpacked copy gives the same bytes.
+LOCATION_KEYS = {"source", "path", "manifest", "unpack"}
+
+
+def content_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in LOCATION_KEYS}
 
 
 def _results(fmt, settings, items, pool, workers: int):
@@ -177,15 +209,20 @@ def _results(fmt, settings, items, pool, workers: int):
     yield from pool.imap(_process_item, items, chunksize, lookahead)
 
 
-def source_listing(fmt: str, root: Path, settings: Mapping[str, Any]) -> pd.DataFrame:
-    """What the adapter finds under ``root``, one row per item: an inventory of the raw data.
+def source_listing(fmt: str, root: SourceSpec, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """What the adapter finds in ``root`` (a folder or archives), one row per item: an
+    inventory of the raw data, each file as ``archive:member`` or its path, so that an
+    excluded or bad item can be found.
 
     Fails early, before any heavy work, with the adapter's message naming missing files.
     """
-    items = get_adapter(fmt).list_items(Path(root), settings)
-    rows = [
-        {k: str(v) for k, v in dataclasses.asdict(item).items()}
-        if dataclasses.is_dataclass(item) else {"item": str(item)}
-        for item in items
-    ]
+    adapter = get_adapter(fmt)
+    rows = []
+    for item in adapter.list_items(SourceTree.open(root), settings):
+        row = {"item_id": adapter.item_id(item)}
+        for field in dataclasses.fields(item):
+            value = getattr(item, field.name)
+            if field.name != "record":  # DeepLesion's raw CSV fields: in DL_info.csv itself
+                row[field.name] = "" if value is None else str(value)
+        rows.append(row)
     return pd.DataFrame(rows)

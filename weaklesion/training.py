@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from weaklesion.atomic import atomic_path
 from weaklesion.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from weaklesion.cuda_graphs import GraphedStep
 from weaklesion.errors import ConfigError, WeaklesionError
 from weaklesion.geometry import canvas_shape, from_canvas, normalise, to_canvas
 from weaklesion.h5store import as_levels, read_arrays
@@ -197,9 +198,24 @@ def step_terms(model, name: str, x, targets, rows: tuple[slice, slice | None], s
                                                  _select(targets, second))), scale)
 
 
-def _autocast_terms(precision: str, model, name: str, x, targets, rows, scale: float):
-    with autocast(x.device, precision):
+def _autocast_terms(precision: str, model, name: str, x, targets, rows, scale: float, *,
+                    cache_enabled: bool = True):
+    with autocast(x.device, precision, cache_enabled=cache_enabled):
         return step_terms(model, name, x, targets, rows, scale)
+
+
+def _graphed_step(graphed: dict, key: tuple[int, int], model, optimizer,
+                  settings: TrainSettings, rows, scale: float) -> GraphedStep:
+    """The captured step of one batch size and ACoseg pair, made on first use."""
+    if key not in graphed:
+        def loss_terms(x, targets):
+            # Autocast's cast cache must be off in a captured graph.
+            return _autocast_terms(settings.precision, model, settings.model, x, targets,
+                                   rows, scale, cache_enabled=False)
+        graphed[key] = GraphedStep(model, optimizer, loss_terms,
+                                   grad_clip=settings.schedule.grad_clip,
+                                   accumulate_gradients=settings.accumulate_gradients)
+    return graphed[key]
 
 
 def _step_rows(name: str, n: int) -> list[tuple[slice, slice | None]]:
@@ -209,12 +225,13 @@ def _step_rows(name: str, n: int) -> list[tuple[slice, slice | None]]:
 PRECISIONS = ("fp32", "bf16")
 
 
-def autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str, cache_enabled: bool = True):
     """bf16 autocast on CUDA where ``precision`` is ``bf16``; fp32 otherwise."""
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision = {precision!r}; valid: {', '.join(PRECISIONS)}")
     return torch.autocast(device.type, dtype=torch.bfloat16,
-                          enabled=device.type == "cuda" and precision == "bf16")
+                          enabled=device.type == "cuda" and precision == "bf16",
+                          cache_enabled=cache_enabled)
 
 
 def dice_per_lesion(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -326,10 +343,17 @@ PROGRESS_EVERY = 50  # training steps between updates of the progress bar's loss
 
 def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_model: Path,
           out_history: Path, checkpoint_dir: Path, fingerprint: str,
-          device: torch.device, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+          device: torch.device, extra: Mapping[str, Any] | None = None,
+          cuda_graphs: bool = False) -> pd.DataFrame:
     """Train, checkpointing every epoch; resume from ``checkpoint_dir`` when it holds a
-    checkpoint of the same run. Writes the selected model and the history; returns it."""
+    checkpoint of the same run. Writes the selected model and the history; returns it.
+
+    ``cuda_graphs``: on CUDA, replay each step as a captured graph (weaklesion.cuda_graphs);
+    elsewhere the eager step, unchanged."""
     schedule = settings.schedule
+    graphs = cuda_graphs and device.type == "cuda"
+    if cuda_graphs and not graphs:
+        log.info("gpus.cuda_graphs needs a CUDA device; training eagerly on %s", device)
     train_set, val_set = splits["train"], splits["val"]
     # ACoseg steps on sub-batches of 4, the others on whole batches (BatchNorm needs ≥ 2).
     minimum = COSEG_SUB_BATCH if settings.model == "ACoseg" else max(schedule.batch_size, 2)
@@ -347,7 +371,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
                         num_clusters=settings.num_clusters).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, capturable=graphs)
     run_extra = {"settings": settings.as_dict(), "fingerprint": fingerprint, **(extra or {})}
 
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
@@ -366,6 +390,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     n_steps = len(train_batches) // schedule.batch_size
     if n_steps == 0:  # ACoseg with fewer than a batch: one smaller batch per epoch
         n_steps = 1
+    graphed: dict[tuple[int, int], GraphedStep] = {}  # (batch size, pair) → its graph
     for epoch in range(start_epoch, 0 if finished else schedule.epochs):
         started = time.perf_counter()
         model.train()
@@ -379,11 +404,16 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
         for step in bar:
             index = order[step * schedule.batch_size:(step + 1) * schedule.batch_size]
             x, targets = train_batches.inputs(index), train_batches.targets(index)
-            for rows in _step_rows(settings.model, len(index)):
-                loss_terms = functools.partial(_autocast_terms, settings.precision, model,
-                                               settings.model, x, targets, rows, scale)
-                terms = optimiser_step(model, optimizer, loss_terms, grad_clip=schedule.grad_clip,
-                                       accumulate_gradients=settings.accumulate_gradients)
+            for pair, rows in enumerate(_step_rows(settings.model, len(index))):
+                if graphs:
+                    terms = _graphed_step(graphed, (len(index), pair), model, optimizer,
+                                          settings, rows, scale)(x, targets)
+                else:
+                    loss_terms = functools.partial(_autocast_terms, settings.precision, model,
+                                                   settings.model, x, targets, rows, scale)
+                    terms = optimiser_step(model, optimizer, loss_terms,
+                                           grad_clip=schedule.grad_clip,
+                                           accumulate_gradients=settings.accumulate_gradients)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value.detach().double()
                 steps += 1
@@ -460,9 +490,11 @@ def _resume(path: Path, fingerprint: str, model, optimizer, generator, device):
 
 
 def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    # A capturable Adam (CUDA graphs) keeps its step count on the device too.
+    capturable = optimizer.defaults.get("capturable", False)
     for state in optimizer.state.values():
         for key, value in state.items():
-            if isinstance(value, torch.Tensor) and key != "step":
+            if isinstance(value, torch.Tensor) and (key != "step" or capturable):
                 state[key] = value.to(device)
 
 

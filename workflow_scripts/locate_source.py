@@ -9,4 +9,6 @@ with rule_logging(snakemake.log[0]) as log:
                              snakemake.params.settings)
     with atomic_path(snakemake.output.listing, suffix=".tsv") as tmp:
         listing.to_csv(tmp, sep="\t", index=False)
-    log.info("%d items found under %s", len(listing), snakemake.params.root)
+    root = snakemake.params.root
+    where = root if isinstance(root, str) else f"{len(root)} files, read in place"
+    log.info("%d items found in %s", len(listing), where)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from weaklesion.sources import SourceSpec
 
 
 @dataclass
@@ -54,6 +56,9 @@ class Lesion:
     recist: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     weak_label: WeakLabel | None = None
+    # Where a user finds the lesion's file (archive:member, or a path) for excluded.csv and
+    # messages; ``source`` (stored in data.h5) is its tree path, the same for every source.
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,12 @@ class Adapter(Protocol):
     min_ellipse_iou: float | None  # protocol corrected: fits covering their mask less are dropped
     released_target: str  # the released target recipe (weaklesion.targets.RELEASED_RECIPES)
 
-    def list_items(self, root: Path, settings: Mapping[str, Any]) -> Sequence[Any]:
-        """Sorted, picklable work items; raise MissingFilesError naming what is absent."""
+    def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> Sequence[Any]:
+        """Sorted, picklable work items found in ``source`` (the dataset's folder, its
+        archives, or a SourceTree of either); raise MissingFilesError naming what is absent."""
+
+    def item_id(self, item: Any) -> str:
+        """The id of the lesion or file an item concerns, for excluded.csv."""
 
     def load(self, item: Any, settings: Mapping[str, Any]) -> ItemResult:
         """Lesions of one item. Raise BadImageError for an unreadable item."""

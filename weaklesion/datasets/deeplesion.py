@@ -1,7 +1,8 @@
 """NIH DeepLesion (``format: deeplesion``): one lesion per row of ``DL_info.csv``.
 
-Input: ``DL_info.csv`` at the dataset root (or one folder down) and the 56 zips
-``Images_png_01..56.zip`` extracted beside it, giving
+Input: ``DL_info.csv`` at the top of the dataset's tree (or one folder down) and the 56 zips
+``Images_png_01..56.zip``, read in place (:mod:`weaklesion.sources`; only the slices the rows
+need are read) or extracted beside it, giving
 ``Images_png/<patient>_<study>_<series>/<slice:03d>.png`` — 16-bit PNGs, HU = value − 32768.
 One work item is one data row; *row numbers are 0-based positions of data rows* (neither the
 header nor blank lines count; row ``r`` is usually on line ``r + 2``, and messages give both).
@@ -43,11 +44,10 @@ import contextlib
 import csv
 import io
 import math
-import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
 import cv2
@@ -55,9 +55,11 @@ import numpy as np
 
 from weaklesion import PATCH_SIZE
 from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
+from weaklesion.datasets.imaging import file_bytes
 from weaklesion.datasets.windowing import as_window, window_to_uint8
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
 from weaklesion.recist import FitError, released_recist_features
+from weaklesion.sources import SourceFile, SourceSpec, SourceTree, ZipEntry
 
 DL_INFO = "DL_info.csv"
 IMAGES_DIR = "Images_png"
@@ -85,15 +87,61 @@ _FILE_NAME = re.compile(r"^(\d+_\d+_\d+)_(\d+)\.png$")
 
 
 @dataclass(frozen=True)
+class SeriesFiles:
+    """The slice files of one series folder, small enough to travel with each of its rows:
+    slice ``s`` is the file ``names[s]`` (with its zip entry) in tree folder ``tree_dir``, member
+    ``member_dir + name`` of ``archive`` (or the path ``member_dir + name`` where ``archive``
+    is None), unless ``others`` lists it (a series whose files do not share one place)."""
+
+    tree_dir: str
+    archive: str | None
+    member_dir: str
+    names: tuple[tuple[int, str, ZipEntry | None], ...]
+    others: tuple[tuple[int, SourceFile], ...] = ()
+
+    @classmethod
+    def of(cls, tree_dir: str, files: list[SourceFile]) -> SeriesFiles:
+        slices = [(int(f.name[:-4]), f) for f in files if f.name[:-4].isdigit()]
+        first = slices[0][1] if slices else None
+        archive = first.archive if first else None
+        member_dir = first.member[: len(first.member) - len(first.name)] if first else ""
+        names, others = [], []
+        for number, file in slices:
+            if file.archive == archive and file.member == member_dir + file.name:
+                names.append((number, file.name, file.zip_entry))
+            else:
+                others.append((number, file))
+        return cls(tree_dir, archive, member_dir, tuple(names), tuple(others))
+
+    def __str__(self) -> str:
+        """Where the series' slices are: ``archive:folder/`` or the folder's path."""
+        where = f"{self.archive}:{self.member_dir}" if self.archive else self.member_dir
+        return where or self.tree_dir
+
+    @property
+    def slices(self) -> set[int]:
+        return {n for n, _, _ in self.names} | {n for n, _ in self.others}
+
+    def file(self, number: int) -> SourceFile | None:
+        for n, name, entry in self.names:
+            if n == number:
+                return SourceFile(f"{self.tree_dir}/{name}", self.archive,
+                                  self.member_dir + name, entry)
+        return dict(self.others).get(number)
+
+
+@dataclass(frozen=True)
 class DeepLesionItem:
-    """One data row: its 0-based position, where its images are, and its raw values."""
+    """One data row: its 0-based position, its series' slice files, and its raw values."""
 
     row: int
     line: int  # line of the file the row ends on, for messages
     csv_name: str
-    images_dir: str
+    images_dir: str  # tree path of Images_png
     record: tuple[tuple[str, str | None], ...]  # (column, raw text) for USED_COLUMNS
     problem: str = ""  # set when the row's field count does not match the header
+    series: SeriesFiles | None = None
+    key_file: SourceFile | None = None  # the key slice's file, where the series has it
 
 
 class RowFields(NamedTuple):
@@ -181,15 +229,16 @@ class DeepLesionAdapter:
     min_ellipse_iou: float | None = None
     released_target = "deeplesion"  # how protocol paper draws the targets (targets.py)
 
-    def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[DeepLesionItem]:
-        root = Path(root)
+    def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[DeepLesionItem]:
+        tree = SourceTree.open(source)
         # Check the settings here too, so a typo fails before any work is spread out.
         _protocol(settings)
         _slice_interval_mm(settings)
-        csv_path = _find_dl_info(root)
-        images_dir = _find_images_dir(root, csv_path)
-        header, rows = _read_dl_info(csv_path)
+        csv_file = _find_dl_info(tree)
+        images_dir = _find_images_dir(tree, csv_file)
+        header, rows = _read_dl_info(csv_file)
         column = {name: index for index, name in enumerate(header)}
+        series_files: dict[str, SeriesFiles] = {}
         items = []
         for row, (line, values) in enumerate(rows):
             problem = ""
@@ -202,9 +251,14 @@ class DeepLesionAdapter:
                 (name, values[column[name]] if column[name] < len(values) else None)
                 for name in USED_COLUMNS
             )
-            items.append(DeepLesionItem(row, line, csv_path.name, str(images_dir), record, problem))
-        _check_series_present(items, images_dir)
+            series = _series_of(record, tree, images_dir, series_files)
+            items.append(DeepLesionItem(row, line, csv_file.name, images_dir, record, problem,
+                                        series, _key_file(record, series)))
+        _check_series_present(items, tree, images_dir)
         return items
+
+    def item_id(self, item: DeepLesionItem) -> str:
+        return _lesion_id(dict(item.record), item.row)
 
     def load(self, item: DeepLesionItem, settings: Mapping[str, Any]) -> ItemResult:
         protocol = _protocol(settings)
@@ -212,7 +266,7 @@ class DeepLesionAdapter:
         values = dict(item.record)
         source = _source(values.get("File_name"), item)
         where = f"{item.csv_name} row {item.row} (line {item.line})"
-        lesion_id = f"{Path(values.get('File_name') or 'unnamed').stem}_row-{item.row:05d}"
+        lesion_id = _lesion_id(values, item.row)
         if protocol == "paper" and item.row in PAPER_EXCLUDED_ROWS:
             return ItemResult([], [Exclusion(source, PAPER_EXCLUSION_REASON, lesion_id)])
         if item.problem:
@@ -222,20 +276,20 @@ class DeepLesionAdapter:
         except ValueError as error:
             raise BadImageError(source, f"{where}: {error}") from None
 
-        series_dir = Path(item.images_dir) / fields.series
-        key_image = _read_slice(series_dir / f"{fields.key_slice:03d}.png", source, where)
+        series = item.series or SeriesFiles(f"{item.images_dir}/{fields.series}", None, "", ())
+        key_image = _read_slice(series, fields.key_slice, source, where)
         _check_inside(fields, key_image.shape, source, where)
         origin = crop_origin(fields.box)
         channels = neighbour_channels(
-            fields.key_slice, fields.slice_interval, wanted_mm, _slices_in(series_dir)
+            fields.key_slice, fields.slice_interval, wanted_mm, series.slices
         )
         crops = {fields.key_slice: replicate_crop(key_image, *origin)}
         for slice_index in sorted({s for channel in channels for s in channel} - crops.keys()):
-            image = _read_slice(series_dir / f"{slice_index:03d}.png", source, where)
+            image = _read_slice(series, slice_index, source, where)
             if image.shape != key_image.shape:
                 raise BadImageError(
                     source,
-                    f"{where}: neighbour slice {series_dir / f'{slice_index:03d}.png'} is "
+                    f"{where}: neighbour slice {series.file(slice_index)} is "
                     f"{image.shape[1]}×{image.shape[0]}, the key slice "
                     f"{key_image.shape[1]}×{key_image.shape[0]}",
                 )
@@ -303,8 +357,29 @@ def _source(file_name: str | None, item: DeepLesionItem) -> str:
     match = _FILE_NAME.match(file_name or "")
     if not match:
         return f"{item.csv_name} row {item.row}"
-    relative = Path(item.images_dir).name
+    relative = PurePosixPath(item.images_dir).name
     return f"{relative}/{match.group(1)}/{int(match.group(2)):03d}.png"
+
+
+def _lesion_id(values: Mapping[str, str | None], row: int) -> str:
+    return f"{PurePosixPath(values.get('File_name') or 'unnamed').stem}_row-{row:05d}"
+
+
+def _series_of(record, tree: SourceTree, images_dir: str,
+               cache: dict[str, SeriesFiles]) -> SeriesFiles | None:
+    """The slice files of a row's series (None when its File_name names none)."""
+    match = _FILE_NAME.match(dict(record)["File_name"] or "")
+    if not match:
+        return None
+    folder = f"{images_dir}/{match.group(1)}"
+    if folder not in cache:
+        cache[folder] = SeriesFiles.of(folder, tree.in_folder(folder))
+    return cache[folder]
+
+
+def _key_file(record, series: SeriesFiles | None) -> SourceFile | None:
+    match = _FILE_NAME.match(dict(record)["File_name"] or "")
+    return series.file(int(match.group(2))) if match and series else None
 
 
 def _parse_row(values: Mapping[str, str | None]) -> RowFields:
@@ -387,11 +462,15 @@ def _check_inside(fields: RowFields, shape: tuple[int, ...], source: str, where:
 # --- files -----------------------------------------------------------------------------------
 
 
-def _read_slice(path: Path, source: str, where: str) -> np.ndarray:
-    """A DeepLesion slice as uint16; BadImageError unless it is a readable 16-bit gray PNG."""
-    if not path.is_file():
-        raise BadImageError(source, f"{where}: slice {path} does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+def _read_slice(series: SeriesFiles, number: int, source: str, where: str) -> np.ndarray:
+    """Slice ``number`` of a series as uint16; BadImageError unless it is a readable 16-bit
+    grey PNG."""
+    path = series.file(number)
+    if path is None:
+        raise BadImageError(source, f"{where}: slice {series.tree_dir}/{number:03d}.png does "
+                            "not exist")
+    data = np.frombuffer(file_bytes(path), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise BadImageError(source, f"{where}: cannot decode {path} (truncated or not a PNG?)")
     if image.dtype != np.uint16 or image.ndim != 2:
@@ -404,42 +483,45 @@ def _read_slice(path: Path, source: str, where: str) -> np.ndarray:
     return image
 
 
-def _slices_in(series_dir: Path) -> set[int]:
-    return {int(name[:-4]) for name in os.listdir(series_dir) if name[:-4].isdigit()}
-
-
-def _find_dl_info(root: Path) -> Path:
-    if (root / DL_INFO).is_file():
-        return root / DL_INFO
-    below = sorted(root.glob(f"*/{DL_INFO}")) if root.is_dir() else []
+def _find_dl_info(tree: SourceTree) -> SourceFile:
+    top = tree.get(DL_INFO)
+    if top is not None:
+        return top
+    below = tree.matching(lambda p: PurePosixPath(p).name == DL_INFO
+                          and len(PurePosixPath(p).parts) == 2)
     if len(below) == 1:
         return below[0]
     if len(below) > 1:
         raise WeaklesionError(
-            f"Several {DL_INFO} files under {root}: {', '.join(map(str, below))}; keep one, "
-            f"or place the one to use at {root / DL_INFO}."
+            f"Several {DL_INFO} files in {tree}: {', '.join(map(str, below))}; keep one, "
+            f"or place the one to use at the top."
         )
     raise MissingFilesError(
-        f"{DL_INFO} not found at {root / DL_INFO} (nor one folder down). Download it from the "
-        f"NIH DeepLesion site (it sits beside the Images_png_*.zip files) and place it there."
+        f"{DL_INFO} not found in {tree} (nor one folder down). Download it from the "
+        f"NIH DeepLesion site (it sits beside the Images_png_*.zip files) and place it at "
+        f"{tree.root / DL_INFO if tree.root else 'resources/<dataset>/archives/' + DL_INFO}."
     )
 
 
-def _find_images_dir(root: Path, csv_path: Path) -> Path:
-    candidates = [root / IMAGES_DIR, csv_path.parent / IMAGES_DIR]
-    candidates += sorted(root.glob(f"*/{IMAGES_DIR}"))
+def _find_images_dir(tree: SourceTree, csv_file: SourceFile) -> str:
+    folders = tree.folders()
+    parent = PurePosixPath(csv_file.tree_path).parent
+    candidates = [IMAGES_DIR, str(parent / IMAGES_DIR)]
+    candidates += sorted(f for f in folders if PurePosixPath(f).name == IMAGES_DIR
+                         and len(PurePosixPath(f).parts) == 2)
     for candidate in candidates:
-        if candidate.is_dir():
+        if candidate in folders:
             return candidate
     raise MissingFilesError(
-        f"DeepLesion images not found: extract Images_png_01.zip … Images_png_56.zip into "
-        f"{root}, so that {root / IMAGES_DIR}/<patient>_<study>_<series>/<slice>.png exist."
+        f"DeepLesion images not found in {tree}: it needs Images_png_01.zip … "
+        f"Images_png_56.zip (or their contents, {IMAGES_DIR}/<patient>_<study>_<series>/"
+        f"<slice>.png)."
     )
 
 
-def _read_dl_info(csv_path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _read_dl_info(csv_path: SourceFile) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the data rows with their line numbers; blank lines are skipped."""
-    data = csv_path.read_bytes()
+    data = file_bytes(csv_path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -467,9 +549,10 @@ def _read_dl_info(csv_path: Path) -> tuple[list[str], list[tuple[int, list[str]]
     return header, lines[1:]
 
 
-def _check_series_present(items: list[DeepLesionItem], images_dir: Path) -> None:
+def _check_series_present(items: list[DeepLesionItem], tree: SourceTree, images_dir: str) -> None:
     """Fail early when whole series folders are missing: usually a zip not yet extracted."""
-    present = {entry.name for entry in os.scandir(images_dir) if entry.is_dir()}
+    present = {PurePosixPath(f).name for f in tree.folders()
+               if str(PurePosixPath(f).parent) == images_dir}
     wanted = {}
     for item in items:
         match = _FILE_NAME.match(dict(item.record)["File_name"] or "")
@@ -480,8 +563,8 @@ def _check_series_present(items: list[DeepLesionItem], images_dir: Path) -> None
         shown = ", ".join(f"{s} (row {wanted[s]})" for s in absent[:10])
         more = f" and {len(absent) - 10} more" if len(absent) > 10 else ""
         raise MissingFilesError(
-            f"{len(absent)} series folder(s) named in {DL_INFO} are missing from {images_dir}: "
-            f"{shown}{more}. Extract all 56 Images_png_NN.zip archives into {images_dir.parent}."
+            f"{len(absent)} series folder(s) named in {DL_INFO} are missing from {images_dir} "
+            f"in {tree}: {shown}{more}. All 56 Images_png_NN.zip archives are needed."
         )
 
 

@@ -16,17 +16,19 @@ file names must be valid UTF-8 (they are stored as text in data.h5 and the table
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 
 from weaklesion.datasets.base import ItemResult, Lesion
 from weaklesion.datasets.ham10000 import released_lesion
-from weaklesion.datasets.imaging import check_name_is_utf8, whole_image_patch
+from weaklesion.datasets.imaging import check_name_is_utf8, file_bytes, whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
+from weaklesion.sources import SourceFile, SourceSpec, SourceTree
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -35,23 +37,24 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 class FolderItem:
     lesion_id: str
     group_id: str
-    image: Path | None
-    mask: Path | None
+    image: SourceFile | None
+    mask: SourceFile | None
 
 
-def _by_stem(directory: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
-            check_name_is_utf8(path)
+def _by_stem(tree: SourceTree, folder: str, suffixes: tuple[str, ...]) -> dict[str, SourceFile]:
+    files: dict[str, SourceFile] = {}
+    for file in tree.in_folder(folder):
+        path = PurePosixPath(file.tree_path)
+        if path.suffix.lower() in suffixes and not path.name.startswith("."):
+            check_name_is_utf8(Path(str(file)))
             if path.stem in files:
-                raise BadImageError(str(path), f"two images share the id {path.stem!r}")
-            files[path.stem] = path
+                raise BadImageError(str(file), f"two images share the id {path.stem!r}")
+            files[path.stem] = file
     return files
 
 
-def read_groups(path: Path) -> dict[str, str]:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+def read_groups(path: SourceFile | Path) -> dict[str, str]:
+    table = pd.read_csv(io.BytesIO(file_bytes(path)), dtype=str, keep_default_na=False)
     if list(table.columns[:2]) != ["id", "group"]:
         raise MissingFilesError(f"{path}: expected the columns id,group")
     return dict(zip(table["id"], table["group"], strict=True))
@@ -62,26 +65,28 @@ class FolderAdapter:
     min_ellipse_iou = None
     released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
 
-    def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[FolderItem]:
-        root = Path(root)
-        image_dir, mask_dir = root / "images", root / "masks"
-        absent = [str(d) for d in (image_dir, mask_dir) if not d.is_dir()]
+    def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[FolderItem]:
+        tree = SourceTree.open(source)
+        absent = [f"{tree}/{d}/" for d in ("images", "masks") if d not in tree.folders()]
         if absent:
             raise MissingFilesError(
                 f"folder dataset needs {', '.join(absent)} (images/<id>.png|jpg and "
                 "masks/<id>.png with matching ids)"
             )
-        images = _by_stem(image_dir, IMAGE_SUFFIXES)
-        masks = _by_stem(mask_dir, (".png",))
+        images = _by_stem(tree, "images", IMAGE_SUFFIXES)
+        masks = _by_stem(tree, "masks", (".png",))
         if not images:
-            raise MissingFilesError(f"no .png/.jpg images in {image_dir}")
-        groups_file = root / "groups.csv"
-        groups = read_groups(groups_file) if groups_file.exists() else {}
+            raise MissingFilesError(f"no .png/.jpg images in {tree}/images")
+        groups_file = tree.get("groups.csv")
+        groups = read_groups(groups_file) if groups_file is not None else {}
         return [
             FolderItem(lesion_id, groups.get(lesion_id, lesion_id),
                        images.get(lesion_id), masks.get(lesion_id))
             for lesion_id in sorted(set(images) | set(masks))
         ]
+
+    def item_id(self, item: FolderItem) -> str:
+        return item.lesion_id
 
     def load(self, item: FolderItem, settings: Mapping[str, Any]) -> ItemResult:
         if item.image is None:
@@ -90,8 +95,8 @@ class FolderAdapter:
             raise BadImageError(str(item.image), f"no mask masks/{item.lesion_id}.png")
         paper = settings.get("protocol", "paper") == "paper"
         image, patch_mask, full_mask = whole_image_patch(item.image, item.mask, released=paper)
-        lesion = Lesion(item.lesion_id, item.group_id, str(item.image), image,
-                        patch_mask, meta={"image": item.image.name})
+        lesion = Lesion(item.lesion_id, item.group_id, item.image.tree_path, image,
+                        patch_mask, meta={"image": item.image.name}, origin=str(item.image))
         if not paper:
             return ItemResult([lesion], [])
         return released_lesion(lesion, full_mask, full_release=False)

@@ -1,13 +1,14 @@
 """HAM10000 (Tschandl et al. 2018) as released on the Harvard Dataverse.
 
-Layout under the root (archives unpacked side by side, any nesting depth)::
+Layout of the dataset's tree (:mod:`weaklesion.sources`: the four downloaded files read in
+place, or a folder holding them unpacked side by side, at any nesting depth)::
 
     HAM10000_images_part_1/ISIC_0024306.jpg ...
     HAM10000_images_part_2/ISIC_0029306.jpg ...
     HAM10000_segmentations_lesion_tschandl/ISIC_0024306_segmentation.png ...
     HAM10000_metadata.csv   (lesion_id, image_id, dx, dx_type, age, sex, localization[, dataset])
 
-The mask archive also unpacks into a nested folder of the same name and carries a
+The mask archive holds a nested folder of the same name and carries a
 ``__MACOSX/`` tree of ``._*`` stubs; those are not masks. Each image is one lesion: the whole
 image is resized to 120×120 (as the paper did) and its group is the metadata's ``lesion_id``,
 since one lesion can have several images.
@@ -21,17 +22,18 @@ The demo and folder formats share this adapter's procedure.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
-from weaklesion.datasets.imaging import whole_image_patch
+from weaklesion.datasets.imaging import file_bytes, whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
 from weaklesion.recist import (
     FitError,
@@ -41,6 +43,7 @@ from weaklesion.recist import (
     released_cluster_features,
     released_fit,
 )
+from weaklesion.sources import SourceFile, SourceSpec, SourceTree
 
 IMAGE_DIRS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 MASK_DIR = "HAM10000_segmentations_lesion_tschandl"
@@ -59,8 +62,8 @@ class HamItem:
     there are exactly the release's 10,015 (so the paper's exclusions apply)."""
 
     image_id: str
-    image: Path | None
-    mask: Path | None
+    image: SourceFile | None
+    mask: SourceFile | None
     metadata: tuple[tuple[str, Any], ...]
     position: int = 0
     full_release: bool = False
@@ -70,38 +73,40 @@ class HamItem:
         return self.full_release and self.position in PAPER_EXCLUDED_POSITIONS
 
 
-def _is_macos_stub(path: Path) -> bool:
+def _is_macos_stub(tree_path: str) -> bool:
+    path = PurePosixPath(tree_path)
     return "__MACOSX" in path.parts or path.name.startswith("._")
 
 
-def _find_files(root: Path, folder: str, pattern: re.Pattern) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for directory in sorted(root.rglob(folder)):
-        if not directory.is_dir() or _is_macos_stub(directory):
+def _find_files(tree: SourceTree, folder: str, pattern: re.Pattern) -> dict[str, SourceFile]:
+    found: dict[str, SourceFile] = {}
+    for directory in tree.folders_named(folder):
+        if _is_macos_stub(directory):
             continue
-        for path in directory.iterdir():
-            match = pattern.match(path.name)
-            if match and not _is_macos_stub(path):
-                found.setdefault(match.group(1), path)
+        for file in tree.in_folder(directory):
+            match = pattern.match(file.name)
+            if match and not _is_macos_stub(file.tree_path):
+                found.setdefault(match.group(1), file)
     return found
 
 
-def find_metadata(root: Path) -> Path:
-    candidates = sorted(
-        p for p in root.rglob("HAM10000_metadata*")
-        if p.is_file() and not _is_macos_stub(p) and p.suffix in {".csv", ".tab", ""}
-    )
+def find_metadata(tree: SourceTree) -> SourceFile:
+    candidates = tree.matching(lambda p: PurePosixPath(p).name.startswith("HAM10000_metadata")
+                               and not _is_macos_stub(p)
+                               and PurePosixPath(p).suffix in {".csv", ".tab", ""})
     if not candidates:
         raise MissingFilesError(
-            f"HAM10000_metadata.csv not found under {root}; download it from the Harvard "
+            f"HAM10000_metadata.csv not found in {tree}; download it from the Harvard "
             "Dataverse (file 4338392) and place it there"
         )
     return candidates[0]
 
 
-def read_metadata(path: Path) -> pd.DataFrame:
-    separator = "\t" if path.suffix == ".tab" else ","
-    table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+def read_metadata(file: SourceFile | Path) -> pd.DataFrame:
+    path = str(file)
+    separator = "\t" if path.endswith(".tab") else ","
+    table = pd.read_csv(io.BytesIO(file_bytes(file)), sep=separator, dtype=str,
+                        keep_default_na=False)
     table.columns = [c.strip().strip('"') for c in table.columns]
     missing = [c for c in ("lesion_id", "image_id") if c not in table.columns]
     if missing:
@@ -117,22 +122,22 @@ class Ham10000Adapter:
     min_ellipse_iou = None
     released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
 
-    def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[HamItem]:
-        root = Path(root)
+    def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[HamItem]:
+        tree = SourceTree.open(source)
         images = {}
         for folder in IMAGE_DIRS:
-            images.update(_find_files(root, folder, IMAGE_NAME))
-        masks = _find_files(root, MASK_DIR, MASK_NAME)
+            images.update(_find_files(tree, folder, IMAGE_NAME))
+        masks = _find_files(tree, MASK_DIR, MASK_NAME)
         if not images or not masks:
             absent = [f"{name}/" for name, found in
                       ((f"{IMAGE_DIRS[0]}/ and {IMAGE_DIRS[1]}", images), (MASK_DIR, masks))
                       if not found]
             raise MissingFilesError(
-                f"no HAM10000 {' or '.join(absent)} found under {root}; unpack "
-                "HAM10000_images_part_1.zip, HAM10000_images_part_2.zip and "
-                "HAM10000_segmentations_lesion_tschandl.zip there"
+                f"no HAM10000 {' or '.join(absent)} found in {tree}; it must hold (or be "
+                "unpacked from) HAM10000_images_part_1.zip, HAM10000_images_part_2.zip and "
+                "HAM10000_segmentations_lesion_tschandl.zip"
             )
-        metadata = read_metadata(find_metadata(root))
+        metadata = read_metadata(find_metadata(tree))
         ids = sorted(set(images) | set(masks))
         columns = tuple(metadata.columns)
         rows = dict(zip(metadata.index, metadata.itertuples(index=False, name=None),
@@ -149,6 +154,9 @@ class Ham10000Adapter:
             )
             for position, image_id in enumerate(ids)
         ]
+
+    def item_id(self, item: HamItem) -> str:
+        return item.image_id
 
     def load(self, item: HamItem, settings: Mapping[str, Any]) -> ItemResult:
         source = str(item.image or item.mask)
@@ -167,10 +175,11 @@ class Ham10000Adapter:
         lesion = Lesion(
             lesion_id=item.image_id,
             group_id=metadata["lesion_id"] or item.image_id,
-            source=str(item.image),
+            source=item.image.tree_path,
             image=image,
             mask=patch_mask,
             meta=metadata,
+            origin=str(item.image),
         )
         if not paper:
             return ItemResult([lesion], [])
@@ -207,15 +216,17 @@ def released_lesion(lesion: Lesion, full_mask: np.ndarray, full_release: bool) -
     try:
         lesion.weak_label = released_weak_label(full_mask, lesion.mask)
     except FitError as error:
-        warnings = [f"{lesion.source}: excluded ({error}) although the paper kept it; the "
+        where = lesion.origin or lesion.source
+        warnings = [f"{where}: excluded ({error}) although the paper kept it; the "
                     "split differs from the paper's"] if full_release else []
-        return ItemResult([], [Exclusion(lesion.source, f"ellipse fit failed: {error}",
+        return ItemResult([], [Exclusion(where, f"ellipse fit failed: {error}",
                                          lesion.lesion_id)], warnings=warnings)
     warnings = []
     try:
         fit_ellipse_to_mask(lesion.mask)
     except FitError as error:
-        warnings.append(f"{lesion.source}: kept under protocol paper, as the released code "
+        warnings.append(f"{lesion.origin or lesion.source}: kept under protocol paper, as the "
+                        "released code "
                         f"kept it, although this project's fit refuses it ({error})")
     return ItemResult([lesion], [], warnings=warnings)
 

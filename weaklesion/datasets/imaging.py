@@ -9,14 +9,23 @@ import numpy as np
 
 from weaklesion import PATCH_SIZE
 from weaklesion.errors import BadImageError
+from weaklesion.sources import SourceFile, read_bytes
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An 8-bit colour image as RGB (grey images are replicated to three channels)."""
+def file_bytes(file: SourceFile | str | Path) -> bytes:
+    """The content of a dataset's file (:mod:`weaklesion.sources`) or of a path on disk;
+    BadImageError naming it when it cannot be read."""
+    if isinstance(file, SourceFile):
+        return read_bytes(file)
     try:
-        data = Path(path).read_bytes()
+        return Path(file).read_bytes()
     except OSError as error:
-        raise BadImageError(str(path), f"cannot be read: {error.strerror}") from None
+        raise BadImageError(str(file), f"cannot be read: {error.strerror or error}") from None
+
+
+def read_rgb(path: SourceFile | Path) -> np.ndarray:
+    """An 8-bit colour image as RGB (grey images are replicated to three channels)."""
+    data = file_bytes(path)
     image = _quiet_decode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise BadImageError(str(path), "cannot be read or decoded as an image")
@@ -82,18 +91,15 @@ def check_name_is_utf8(path: Path) -> None:
         raise BadImageError(shown, "file name is not valid UTF-8; rename the file") from None
 
 
-def read_binary_mask(path: str | Path) -> np.ndarray:
+def read_binary_mask(path: SourceFile | str | Path) -> np.ndarray:
     """A mask as bool: grey, or colour with equal channels (alpha opaque or equal to them),
     holding 0/255 or 0/1 (16-bit masks may use 0/65535).
 
     Anything else is refused rather than guessed at: a label map with several classes or a
     soft probability map is not a lesion mask.
     """
-    try:
-        # Decoding from bytes also works for paths OpenCV cannot open (non-ASCII on Windows).
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise BadImageError(str(path), f"cannot be read: {error}") from error
+    # Decoding from bytes also works for paths OpenCV cannot open (non-ASCII on Windows).
+    data = np.frombuffer(file_bytes(path), dtype=np.uint8)
     if not data.size:
         raise BadImageError(str(path), "is an empty file")
     image = _quiet_decode(data)
@@ -183,7 +189,8 @@ def released_resize_mask(mask: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray
                       interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def whole_image_patch(image_path: Path, mask_path: Path, *, released: bool = False
+def whole_image_patch(image_path: SourceFile | Path, mask_path: SourceFile | Path, *,
+                      released: bool = False
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image and mask resized whole to the patch size (HAM10000 and folder datasets), and the
     full-size mask. ``released``: resized as the paper's loader did (bilinear image, nearest

@@ -37,6 +37,7 @@ Settings (besides ``protocol`` and ``on_bad_image``, which do not change anythin
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections import Counter
@@ -56,6 +57,7 @@ from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.windowing import as_window, gray_to_rgb, window_to_uint8
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
 from weaklesion.recist import FitError, released_cluster_features, released_fit
+from weaklesion.sources import SourceSpec, SourceTree
 from weaklesion.targets import draw_released_target
 
 TUMOUR_LABEL = 2
@@ -187,7 +189,13 @@ class LitsAdapter:
     min_ellipse_iou: float | None = 0.4
     released_target = "lits"  # how protocol paper draws the targets (targets.py)
 
-    def list_items(self, root: Path, settings: Mapping[str, Any]) -> list[LitsItem]:
+    def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[LitsItem]:
+        # A folder only: NIfTI volumes are read by nibabel from their paths.
+        root = source.root if isinstance(source, SourceTree) else source
+        if not isinstance(root, str | os.PathLike):
+            shown = source if isinstance(source, SourceTree) else ", ".join(map(str, source))
+            raise ConfigError(f"LiTS is read from a folder of NIfTI files, not from archives "
+                              f"({shown}): unpack them and set the dataset's path")
         root = Path(root)
         # Check every setting here too, so a typo fails before any work is spread out.
         _window(settings)
@@ -200,6 +208,9 @@ class LitsAdapter:
             for number, pair in found.items()
         ]
         return sorted(items, key=lambda item: paper_order_key(item.number))
+
+    def item_id(self, item: LitsItem) -> str:
+        return f"volume-{item.number}"
 
     def load(self, item: LitsItem, settings: Mapping[str, Any]) -> ItemResult:
         window = _window(settings)
