@@ -26,7 +26,17 @@ from pathlib import Path
 
 from archive_arms import ARMS
 from archive_arms import SCRIPT as ARM_SCRIPT
-from harness import REPO, Result, Target, base_parser, demo_archives, finish, median, run_python
+from harness import (
+    REPO,
+    Result,
+    Target,
+    base_parser,
+    child_env,
+    demo_archives,
+    finish,
+    median,
+    run_python,
+)
 from harness import usable_cores as cores
 
 MB = 1e6
@@ -48,8 +58,7 @@ def disk_used(folder: Path) -> int:
 def run_sampled(arm: str, fmt: str, archives: list[Path], work: Path, workers: int) -> dict:
     """Run one arm in its own interpreter; its record plus the peak disk used under ``work``."""
     work.mkdir(parents=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env = child_env()
     command = [sys.executable, ARM_SCRIPT, arm, "--format", fmt, "--work", str(work),
                "--workers", str(workers), "--archives", *map(str, archives)]
     peak, done = [0], threading.Event()

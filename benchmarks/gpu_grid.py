@@ -21,7 +21,6 @@ import argparse
 import datetime
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid_projection import MODELS, projection, run_hours  # noqa: E402
+from harness import child_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- gpu-grid:begin — written by `bash benchmarks/gpu_grid.sh` -->"
@@ -70,7 +70,7 @@ def sharing(args, device: torch.device) -> list[dict]:
                    "--device", str(device), "--encoder", args.encoder,
                    "--steps", str(args.sharing_steps), "--warmup", str(args.warmup),
                    "--geometries", geometry, "--precision", args.precision[-1]]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = child_env()
         started = time.perf_counter()
         jobs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
                 for _ in range(count)]

@@ -222,15 +222,22 @@ def print_result(result: Result) -> None:
 def run_python(args: Sequence[str], *, env: dict[str, str] | None = None,
                timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """This interpreter on ``args`` with the repository importable, output captured."""
-    environment = dict(os.environ if env is None else env)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), environment.get("PYTHONPATH")]))
+    environment = child_env(env)
     result = subprocess.run([sys.executable, *args], cwd=REPO, env=environment, text=True,
                             capture_output=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n"
                            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with this checkout first on PYTHONPATH, for
+    benchmark child processes that import weaklesion."""
+    environment = dict(os.environ if env is None else env)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), environment.get("PYTHONPATH")]))
+    return environment
 
 
 def demo_archives(cache: Path, n_images: int, width: int, height: int) -> Path:

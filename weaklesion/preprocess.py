@@ -175,15 +175,17 @@ SHOWN_BAD_ITEMS = 30
 def raise_bad_items(bad: list[tuple[str, BadImageError]], dataset: str) -> None:
     """Stop on unusable items, naming every one (the first SHOWN_BAD_ITEMS, then a count)
     after all were checked, so that one run finds them all."""
-    hint = (f"set on_bad_image: skip for dataset {dataset!r} to list them in excluded.csv "
-            "and go on")
+    def hint(them: str) -> str:
+        return (f"set on_bad_image: skip for dataset {dataset!r} to list {them} in "
+                "excluded.csv and go on")
+
     if len(bad) == 1:
         _, error = bad[0]
-        raise BadImageError(error.source, f"{error.reason} ({hint.replace('them', 'it')})")
+        raise BadImageError(error.source, f"{error.reason} ({hint('it')})")
     lines = [f"  {error}" for _, error in bad[:SHOWN_BAD_ITEMS]]
     if len(bad) > SHOWN_BAD_ITEMS:
         lines.append(f"  … and {len(bad) - SHOWN_BAD_ITEMS} more")
-    raise WeaklesionError(f"{dataset}: {len(bad)} items cannot be used ({hint}):\n"
+    raise WeaklesionError(f"{dataset}: {len(bad)} items cannot be used ({hint('them')}):\n"
                           + "\n".join(lines))
 
 

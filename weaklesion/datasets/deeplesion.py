@@ -251,9 +251,9 @@ class DeepLesionAdapter:
                 (name, values[column[name]] if column[name] < len(values) else None)
                 for name in USED_COLUMNS
             )
-            series = _series_of(record, tree, images_dir, series_files)
+            series, key_file = _series_of(record, tree, images_dir, series_files)
             items.append(DeepLesionItem(row, line, csv_file.name, images_dir, record, problem,
-                                        series, _key_file(record, series)))
+                                        series, key_file))
         _check_series_present(items, tree, images_dir)
         return items
 
@@ -365,21 +365,17 @@ def _lesion_id(values: Mapping[str, str | None], row: int) -> str:
     return f"{PurePosixPath(values.get('File_name') or 'unnamed').stem}_row-{row:05d}"
 
 
-def _series_of(record, tree: SourceTree, images_dir: str,
-               cache: dict[str, SeriesFiles]) -> SeriesFiles | None:
-    """The slice files of a row's series (None when its File_name names none)."""
+def _series_of(record, tree: SourceTree, images_dir: str, cache: dict[str, SeriesFiles]
+               ) -> tuple[SeriesFiles | None, SourceFile | None]:
+    """The slice files of a row's series and its key slice's file (None, None when its
+    File_name names none)."""
     match = _FILE_NAME.match(dict(record)["File_name"] or "")
     if not match:
-        return None
+        return None, None
     folder = f"{images_dir}/{match.group(1)}"
     if folder not in cache:
         cache[folder] = SeriesFiles.of(folder, tree.in_folder(folder))
-    return cache[folder]
-
-
-def _key_file(record, series: SeriesFiles | None) -> SourceFile | None:
-    match = _FILE_NAME.match(dict(record)["File_name"] or "")
-    return series.file(int(match.group(2))) if match and series else None
+    return cache[folder], cache[folder].file(int(match.group(2)))
 
 
 def _parse_row(values: Mapping[str, str | None]) -> RowFields:

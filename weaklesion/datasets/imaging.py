@@ -15,12 +15,9 @@ from weaklesion.sources import SourceFile, read_bytes
 def file_bytes(file: SourceFile | str | Path) -> bytes:
     """The content of a dataset's file (:mod:`weaklesion.sources`) or of a path on disk;
     BadImageError naming it when it cannot be read."""
-    if isinstance(file, SourceFile):
-        return read_bytes(file)
-    try:
-        return Path(file).read_bytes()
-    except OSError as error:
-        raise BadImageError(str(file), f"cannot be read: {error.strerror or error}") from None
+    if not isinstance(file, SourceFile):
+        file = SourceFile(str(file), None, str(file))
+    return read_bytes(file)
 
 
 def read_rgb(path: SourceFile | Path) -> np.ndarray:
