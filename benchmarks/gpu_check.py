@@ -20,18 +20,16 @@ import time
 import numpy as np
 import torch
 
-from weaklesion.cuda_graphs import GraphedStep
+from weaklesion.fast_paths import EAGER, FastPaths, compiled
 from weaklesion.models import build_model
 from weaklesion.schedules import paper_schedule
 from weaklesion.training import (
     Batches,
+    BatchSteps,
     LesionArrays,
     TrainSettings,
-    _autocast_terms,
-    _step_rows,
-    autocast,
     mask_loss_scale,
-    step_terms,
+    validate,
 )
 
 # Lesions per dataset in the paper's splits (train, val+test), for the grid estimate.
@@ -40,12 +38,19 @@ K = {"ham10000": 45, "lits": 40, "deeplesion": 190}
 
 
 def synthetic(n: int, k: int, seed: int = 0) -> LesionArrays:
+    """``n`` patches with a dark disc of one of three sizes on noisy skin, the disc as the
+    target and its size as the cluster (one of ``k``): a real signal to learn."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 120, 120, 3), dtype=np.uint8)
     yy, xx = np.mgrid[0:120, 0:120]
-    masks = np.stack([(xx - 60 - d) ** 2 + (yy - 60) ** 2 < 900 for d in rng.integers(-9, 9, n)])
-    return LesionArrays(np.arange(n).astype(str), images, masks,
-                        rng.integers(0, k, n).astype(np.int64))
+    radii = rng.choice([14, 22, 30], n)
+    centres = rng.uniform(34, 86, (n, 2))
+    masks = ((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2
+             < radii[:, None, None] ** 2)
+    skin, lesion = np.array([225, 190, 170]), np.array([90, 55, 45])
+    images = np.where(masks[..., None], lesion, skin) + rng.normal(0, 12, (n, 120, 120, 3))
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    clusters = (np.searchsorted([14, 22, 30], radii) % k).astype(np.int64)
+    return LesionArrays(np.arange(n).astype(str), images, masks, clusters)
 
 
 def _sync(device: torch.device) -> None:
@@ -53,79 +58,98 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def step_label(model_name: str, fast: FastPaths) -> str:
+    """How a row's steps were taken: "eager", or the switches on, e.g. "fused + CUDA graph"."""
+    parts = [name for name, on in (("fused", fast.fused_pairs and model_name == "ACoseg"),
+                                   ("compile", fast.compile), ("CUDA graph", fast.cuda_graphs))
+             if on]
+    return " + ".join(parts) or "eager"
+
+
+def bench_settings(model_name: str, geometry: str, encoder: str, precision: str
+                   ) -> TrainSettings:
+    """The paper's HAM10000 schedule for ``model_name`` on random weights."""
+    return TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
+                         num_clusters=45, geometry=geometry, channel_order="rgb",
+                         pad_mode="zero", schedule=paper_schedule(model_name, "ham10000"),
+                         seed=0, precision=precision)
+
+
+def new_model(settings: TrainSettings, device: torch.device, seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_model(settings.model, encoder=settings.encoder, encoder_weights=None,
+                        num_clusters=settings.num_clusters).to(device).train()
+    return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+
+
+def validation_rate(network, settings: TrainSettings, arrays: LesionArrays, batch_size: int,
+                    device: torch.device, images: int = 640) -> float:
+    """Images/s of the workflow's validation (``training.validate``) at ``batch_size``, over
+    about ``images`` lesions, after one untimed pass (autotuning, compiling)."""
+    count = max(batch_size, images // batch_size * batch_size)
+    batches = Batches(arrays.subset(np.arange(count) % len(arrays)), settings, device)
+    scale = mask_loss_scale(settings.geometry)
+    validate(network, settings, batches, scale, batch_size)
+    _sync(device)
+    started = time.perf_counter()
+    validate(network, settings, batches, scale, batch_size)
+    _sync(device)
+    network.train()
+    return count / (time.perf_counter() - started)
+
+
 def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: int,
-            device: torch.device, graphs: bool = False, precision: str = "bf16") -> dict:
+            device: torch.device, precision: str = "bf16", fast: FastPaths = EAGER,
+            eval_batches: tuple[int, ...] = (64,), seed: int = 0, eval_images: int = 640
+            ) -> dict:
+    """Training images/s of the workflow's own steps (``training.BatchSteps``, as ``fast``
+    takes them) at the paper's batch size, peak memory, the first step's seconds (compiling,
+    capturing) and the validation's images/s at each of ``eval_batches``."""
     cuda = device.type == "cuda"
-    schedule = paper_schedule(model_name, "ham10000")
-    settings = TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
-                             num_clusters=45, geometry=geometry, channel_order="rgb",
-                             pad_mode="zero", schedule=schedule, seed=0)
-    torch.manual_seed(0)
+    settings = bench_settings(model_name, geometry, encoder, precision)
     torch.backends.cudnn.benchmark = True
-    model = build_model(model_name, encoder=encoder, encoder_weights=None, num_clusters=45)
-    model = model.to(device).train()
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, capturable=graphs)
-    batches = Batches(synthetic(512, 45), settings, device)
-    scale = mask_loss_scale(geometry)
-    size = schedule.batch_size
-    graphed = None
-    if graphs:
-        # One captured step per optimiser step; ACoseg's second pair is the batch rolled by
-        # one sub-batch, so the same graph serves both of its steps.
-        first, second = _step_rows(model_name, size)[0]
-        pair = (slice(0, first.stop - first.start),
-                None if second is None else slice(second.start - first.start, size))
-        graphed = GraphedStep(
-            model, optimizer,
-            lambda x, t: _autocast_terms(precision, model, model_name, x, t, pair, scale,
-                                         cache_enabled=False),
-            grad_clip=schedule.grad_clip)
+    if fast.compile:
+        # Dynamo keeps a few compiled graphs per function; earlier rows' would crowd it out
+        # and leave this one running eagerly.
+        torch._dynamo.reset()
+    model = new_model(settings, device, seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.schedule.lr,
+                                 capturable=fast.cuda_graphs and cuda)
+    network = compiled(model) if fast.compile else model
+    batch_steps = BatchSteps(model, network, optimizer, settings, fast, device)
+    arrays = synthetic(512, 45)
+    batches = Batches(arrays, settings, device)
+    size = settings.schedule.batch_size
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    images = 0
+    # Every batch's lesions drawn at once, as training draws an epoch's order: a copy to the
+    # GPU per step would make the CPU wait for it.
+    order = torch.randint(0, len(batches), ((warmup + steps) * size,),
+                          generator=torch.Generator().manual_seed(seed)).to(device)
     for step in range(warmup + steps):
         if step == warmup:
             _sync(device)
-            started, images = time.perf_counter(), 0
-        index = torch.randint(0, len(batches), (size,), device=device)
-        x, targets = batches.inputs(index), batches.targets(index)
-        if graphed is not None:
-            for shift in range(len(_step_rows(model_name, size))):
-                graphed(x.roll(-4 * shift, 0), {k: v.roll(-4 * shift, 0)
-                                                 for k, v in targets.items()})
-            images += size
-            continue
-        for rows in _step_rows(model_name, size):
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, precision):
-                terms = step_terms(model, model_name, x, targets, rows, scale)
-            terms["loss"].backward()
-            if schedule.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-            optimizer.step()
-        images += size
+            started = time.perf_counter()
+        if step == 0:
+            first_started = time.perf_counter()
+        index = order[step * size:(step + 1) * size]
+        for _terms in batch_steps(batches.inputs(index), batches.targets(index)):
+            pass
+        if step == 0:
+            _sync(device)
+            first_step_s = time.perf_counter() - first_started
     _sync(device)
     seconds = time.perf_counter() - started
-    train_rate = images / seconds
-
-    model.eval()
-    eval_images = 0
-    with torch.no_grad(), autocast(device, precision):
-        model(batches.inputs(torch.arange(0, 64, device=device)))  # cuDNN autotuning
-        _sync(device)
-        started = time.perf_counter()
-        for _ in range(20 if cuda else 2):
-            index = torch.arange(0, 64, device=device)
-            model(batches.inputs(index))
-            eval_images += 64
-        _sync(device)
-    eval_rate = eval_images / (time.perf_counter() - started)
+    rates = {batch: validation_rate(network, settings, arrays, batch, device, eval_images)
+             for batch in eval_batches}
     return {"model": model_name, "geometry": geometry, "encoder": encoder,
-            "cuda_graphs": graphs, "precision": precision,
-            "batch": size, "train_images_per_s": train_rate,
-            "eval_images_per_s": eval_rate,
+            "precision": precision, "step": step_label(model_name, fast),
+            "cuda_graphs": fast.cuda_graphs, "fused_pairs": batch_steps.fused_pairs,
+            "compile": fast.compile, "batch": size,
+            "train_images_per_s": steps * size / seconds,
+            "eval_images_per_s": rates[eval_batches[0]] if eval_batches else None,
+            "eval_images_per_s_by_batch": {str(b): r for b, r in rates.items()},
+            "first_step_s": first_step_s,
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
             "step_ms": 1000 * seconds / steps}
 
@@ -167,7 +191,8 @@ def main() -> int:
             for graphs, precision in itertools.product(variants, args.precision):
                 try:
                     row = measure(model_name, geometry, args.encoder, args.steps,
-                                  args.warmup, device, graphs, precision)
+                                  args.warmup, device, precision,
+                                  FastPaths(cuda_graphs=graphs))
                 except Exception as error:  # report and go on: one failure must not hide the rest
                     print(f"{model_name} {geometry} graphs={graphs} {precision}: FAILED "
                           f"{error!r}", flush=True)

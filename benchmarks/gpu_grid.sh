@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The prepared GPU benchmark of the paper grid (benchmarks/gpu_grid.py): step rates per model
-# x geometry x precision, eager and CUDA graph, peak memory, several jobs sharing one GPU,
-# and the grid's projected wall time on 1-8 GPUs. Fits in 8 minutes of one H200; writes
+# x geometry x precision - eager, CUDA graphs, ACoseg's fused pairs, torch.compile - with
+# validation batch sizes, peak memory, validation curves against eager steps, several
+# trainings sharing one GPU, and the grid's projected wall time on 1-8 GPUs. Its parts stop
+# within --budget-s (450 s); the whole fits in 8 minutes of one GPU. Writes
 # benchmarks/results/gpu_grid.json and the "GPU grid" section of BENCHMARKS.md.
 # Usage: bash benchmarks/gpu_grid.sh [extra args for gpu_grid.py]
 set -euo pipefail
@@ -9,4 +11,4 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
-  timeout 470 "$PYTHON" benchmarks/gpu_grid.py "$@"
+  timeout 480 "$PYTHON" benchmarks/gpu_grid.py "$@"

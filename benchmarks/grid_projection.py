@@ -2,16 +2,20 @@
 
 The grid is 3 datasets × 3 models × 3 seeds = 27 runs. A run's time is its epochs × (training
 set / training images/s + the rest / evaluation images/s), at the rates ``gpu_check.py``
-measures. On N GPU slots the runs are handed out as Snakemake hands out ready jobs of equal
-priority: to the next free slot. The projection takes the runs longest first (the bound a
-good order reaches) and in the workflow's own order (dataset, model, seed), and compares the
-makespan with the ideal, total ÷ N.
+measures. On N GPU slots Snakemake hands each free slot the ready run of highest priority,
+which the workflow sets to the run's expected length (``weaklesion.scheduling``). The
+projection takes the runs in that order, in the DAG's order (dataset, model, seed: what equal
+priorities may give) and longest first by the measured times (the bound a good order
+reaches), and compares each makespan with the ideal, total ÷ N.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
+
+from weaklesion.config import RELEASE_LESIONS
+from weaklesion.scheduling import training_priority
 
 # Lesions in the paper's splits (train, val + test), for the projection.
 PAPER_DATASETS = {"ham10000": (7008, 3004), "lits": (11522, 4940), "deeplesion": (22919, 9816)}
@@ -21,7 +25,7 @@ SEEDS = (0, 1, 2)
 
 def run_hours(rates: dict[str, tuple[float, float]], epochs: float | dict[str, float]
               ) -> list[tuple[str, str, int, float]]:
-    """(dataset, model, seed, hours) of every run of the grid, in the workflow's order.
+    """(dataset, model, seed, hours) of every run of the grid, in the DAG's order.
 
     ``rates``: model → (training images/s, evaluation images/s); ``epochs``: one number, or
     per model (the epochs early stopping took)."""
@@ -45,17 +49,27 @@ def makespan(durations: Iterable[float], slots: int) -> float:
     return max(free_at)
 
 
+def workflow_order(runs: Sequence[tuple[str, str, int, float]]
+                   ) -> list[tuple[str, str, int, float]]:
+    """The runs as the workflow's priorities order them (ties in the DAG's order)."""
+    return sorted(runs, key=lambda run: -training_priority(RELEASE_LESIONS[run[0]], run[1]))
+
+
 def projection(runs: Sequence[tuple[str, str, int, float]], gpus: int,
                jobs_per_gpu: int = 1, shared_speedup: float = 1.0) -> dict[str, float]:
     """Wall hours of the grid on ``gpus`` GPUs, ``jobs_per_gpu`` jobs sharing each; a job on
     a shared GPU runs at ``shared_speedup`` / ``jobs_per_gpu`` of its own speed (the measured
     aggregate gain of that many jobs on one GPU)."""
     slowdown = jobs_per_gpu / shared_speedup
-    hours = [run[3] * slowdown for run in runs]
     slots = gpus * jobs_per_gpu
-    ideal = sum(hours) / slots
-    in_order = makespan(hours, slots)
-    longest_first = makespan(sorted(hours, reverse=True), slots)
+
+    def hours(ordered):
+        return [run[3] * slowdown for run in ordered]
+
+    ideal = sum(hours(runs)) / slots
+    prioritised = makespan(hours(workflow_order(runs)), slots)
     return {"gpus": gpus, "jobs_per_gpu": jobs_per_gpu, "ideal_h": ideal,
-            "workflow_order_h": in_order, "longest_first_h": longest_first,
-            "efficiency": ideal / in_order}
+            "workflow_order_h": prioritised,
+            "dag_order_h": makespan(hours(runs), slots),
+            "longest_first_h": makespan(sorted(hours(runs), reverse=True), slots),
+            "efficiency": ideal / prioritised}

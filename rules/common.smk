@@ -2,6 +2,7 @@
 import dataclasses
 import re
 
+from weaklesion import scheduling
 from weaklesion.archives import manifest_path, read_manifest
 from weaklesion.config import (
     PROTOCOLS,
@@ -422,9 +423,6 @@ def model_targets(dataset, protocol):
 
 # --- resources, sized from the dataset so that a scheduler can pack jobs ------------------
 
-# Training images per second at the paper's settings on a recent GPU (benchmarks/gpu_check.sh
-# measured 165-180 for A1/A1+L and 38 for ACoseg on an H200), with margin.
-TRAIN_IMAGES_PER_S = {"A1": 100, "A1+L": 100, "ACoseg": 25}
 MB_PER_LESION = 0.06  # a 120x120 RGB patch and its masks, held in memory
 
 
@@ -450,9 +448,12 @@ def grabcut_runtime(wildcards):
     return 10 + lesions(wildcards) // 2000
 
 
+def training_priority(wildcards):
+    """Longest training first (weaklesion.scheduling)."""
+    return scheduling.training_priority(lesions(wildcards), wildcards.model)
+
+
 def training_runtime(wildcards):
     """Minutes for the maximum number of epochs, training and validation, with margin."""
     epochs = TRAIN.get("epochs") or 50
-    images_per_epoch = 0.9 * lesions(wildcards)
-    seconds = epochs * images_per_epoch / TRAIN_IMAGES_PER_S[wildcards.model]
-    return max(30, int(1.5 * seconds / 60))
+    return scheduling.training_runtime_minutes(lesions(wildcards), wildcards.model, epochs)

@@ -12,6 +12,7 @@ rule train_model:
     wildcard_constraints:
         model=MODEL_REGEX,
         seed=r"\d+",
+    priority: training_priority
     conda:
         CONDA_ENV
     threads: 4

@@ -42,3 +42,15 @@ def run_rule_script(name: str, snakemake) -> None:
                        init_globals={"snakemake": snakemake})
     finally:  # rule_logging captures warnings for the process; leave pytest's alone
         logging.captureWarnings(False)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: tiny tensors gain nothing from threads, and on a busy
+    2-core runner OpenMP's spinning threads make each step tens of times slower."""
+    import torch  # deferred: most modules never need it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -196,19 +196,39 @@ def test_grid_projection_divides_by_the_gpus_and_charges_sharing():
     assert one["ideal_h"] == pytest.approx(sum(r[3] for r in runs)) == one["workflow_order_h"]
     four = grid_projection.projection(runs, 4)
     assert four["ideal_h"] == pytest.approx(one["ideal_h"] / 4)
-    assert four["longest_first_h"] <= four["workflow_order_h"]
+    assert four["longest_first_h"] <= four["dag_order_h"]
+    # The workflow's priorities start DeepLesion's ACoseg runs first.
+    assert grid_projection.workflow_order(runs)[0][:2] == ("deeplesion", "ACoseg")
     # Two jobs on a GPU that together run 1.5x as fast as one: the grid takes 1/1.5 as long.
     shared = grid_projection.projection(runs, 1, jobs_per_gpu=2, shared_speedup=1.5)
     assert shared["ideal_h"] == pytest.approx(one["ideal_h"] / 1.5)
 
 
-def test_gpu_grid_renders_rows_sharing_and_projections_into_its_own_section(tmp_path):
-    rows = [{"model": m, "geometry": "compact", "precision": "bf16", "cuda_graphs": g,
-             "train_images_per_s": (400.0 if g else 200.0) / (4 if m == "ACoseg" else 1),
-             "eval_images_per_s": 3000.0, "peak_memory_gib": 1.5, "batch": 10,
-             "encoder": "resnet101", "step_ms": 50.0}
-            for m in ("A1+L", "ACoseg") for g in (False, True)]
-    shared = [{"processes": 1, "images_per_s": 200.0}, {"processes": 2, "images_per_s": 340.0}]
+def step_row(model: str, step: str, rate: float, validation: dict[str, float],
+             geometry: str = "paper", precision: str = "bf16") -> dict:
+    """A measured row as gpu_check.measure writes it."""
+    return {"model": model, "geometry": geometry, "precision": precision, "step": step,
+            "cuda_graphs": "CUDA graph" in step, "fused_pairs": "fused" in step,
+            "compile": "compile" in step, "batch": 8 if model == "ACoseg" else 10,
+            "train_images_per_s": rate, "eval_images_per_s": next(iter(validation.values())),
+            "eval_images_per_s_by_batch": validation, "first_step_s": 1.0,
+            "peak_memory_gib": 2.0, "step_ms": 50.0, "encoder": "resnet101"}
+
+
+def test_gpu_grid_projects_eager_and_fastest_steps_and_renders_every_part(tmp_path):
+    rows = [step_row("A1+L", "eager", 200.0, {"10": 600.0, "64": 1500.0, "256": 1800.0}),
+            step_row("A1+L", "CUDA graph", 400.0, {"64": 1500.0}),
+            step_row("ACoseg", "eager", 40.0, {"8": 500.0, "64": 1400.0, "256": 1600.0}),
+            step_row("ACoseg", "CUDA graph", 120.0, {"64": 1400.0}),
+            step_row("ACoseg", "fused + CUDA graph", 160.0, {"64": 1400.0}),
+            {"model": "ACoseg", "geometry": "paper", "precision": "bf16",
+             "step": "fused_pairs, compile", "failed": "RuntimeError('no triton')"}]
+    concurrency = [{"how": "processes", "model": "ACoseg", "step": "fused + CUDA graph",
+                    "count": 1, "images_per_s": 160.0},
+                   {"how": "processes", "model": "ACoseg", "step": "fused + CUDA graph",
+                    "count": 2, "images_per_s": 240.0},
+                   {"how": "seeds in one process", "model": "ACoseg",
+                    "step": "fused + CUDA graph", "count": 2, "images_per_s": 300.0}]
     histories = tmp_path / "results"
     for model, epochs in (("A1", 12), ("A1+L", 20), ("ACoseg", 8)):
         history = histories / "demo" / "paper" / model / "seed0" / "history.csv"
@@ -216,34 +236,87 @@ def test_gpu_grid_renders_rows_sharing_and_projections_into_its_own_section(tmp_
         history.write_text("epoch,loss\n" + "".join(f"{e},1\n" for e in range(1, epochs + 1)))
     epochs = gpu_grid.early_stopping_epochs(histories)
     assert epochs == {"A1": 12, "A1+L": 20, "ACoseg": 8}
-    projected = gpu_grid.projections(rows, shared, epochs, gpu_counts=(1, 4))
-    # 2 steps x 2 epoch settings x 2 GPU counts x jobs per GPU 1 and 2 (the faster).
+    saved = tmp_path / "epochs.json"
+    assert gpu_grid.main(["--histories", str(histories), "--save-epochs", str(saved)]) is None
+    assert gpu_grid.early_stopping_epochs(saved) == epochs
+
+    projected = gpu_grid.projections(rows, concurrency, epochs, gpu_counts=(1, 4))
+    # eager and fastest x 2 epoch settings x 2 GPU counts x 1 and 2 jobs per GPU (faster).
     assert len(projected) == 16
-    graph = [p for p in projected if p["step"] == "CUDA graph" and p["epochs"] == "50 epochs"]
-    eager = [p for p in projected if p["step"] == "eager" and p["epochs"] == "50 epochs"]
-    # Training twice as fast, evaluation as fast: between half and all of the eager time.
-    assert eager[0]["ideal_h"] / 2 < graph[0]["ideal_h"] < eager[0]["ideal_h"]
+    one = {(p["steps"], p["epochs"]): p for p in projected
+           if p["gpus"] == 1 and p["jobs_per_gpu"] == 1}
+    eager, fastest = one["eager", "50 epochs"], one["fastest", "50 epochs"]
+    # Eager: training at 200 / 40 images/s, validation at the default batch (600 / 500).
+    grid = grid_projection.run_hours({"A1": (200.0, 600.0), "A1+L": (200.0, 600.0),
+                                      "ACoseg": (40.0, 500.0)}, 50)
+    assert eager["ideal_h"] == pytest.approx(sum(r[3] for r in grid))
+    # Fastest: 400 / 160 images/s, validation at the fastest batch (1800 / 1600).
+    grid = grid_projection.run_hours({"A1": (400.0, 1800.0), "A1+L": (400.0, 1800.0),
+                                      "ACoseg": (160.0, 1600.0)}, 50)
+    assert fastest["ideal_h"] == pytest.approx(sum(r[3] for r in grid))
+    assert fastest["grid_epoch_h"] == pytest.approx(fastest["ideal_h"] / 50)
+
     record = {"device": "test GPU", "date": "today", "command": "bash benchmarks/gpu_grid.sh",
-              "torch": "x", "encoder": "resnet101", "steps": 1, "warmup": 0, "rows": rows,
-              "sharing": shared, "projections": projected}
+              "torch": "x", "encoder": "resnet101", "steps": 1, "warmup": 0, "seconds": 9.0,
+              "rows": rows, "concurrency": concurrency, "projections": projected,
+              "skipped": ["A1+L paper bf16 compile"],
+              "parity": [{"model": "ACoseg", "precision": "fp32", "epochs": 3,
+                          "fast": "cuda_graphs, fused_pairs, validation batches of 256",
+                          "eager again: val_loss": 2e-5, "fast paths: val_loss": 4e-5,
+                          "eager, another seed: val_loss": 3e-2, "eager again: val_dice": 0.1,
+                          "fast paths: val_dice": 0.2, "eager, another seed: val_dice": 4.0}]}
     document = tmp_path / "BENCHMARKS.md"
     document.write_text("# Benchmarks\n\nintro\n\n## GPU check\n\nold figures\n")
     gpu_grid.write_section(document, gpu_grid.render(record))
     gpu_grid.write_section(document, gpu_grid.render(record))  # replaced, not added again
     text = document.read_text()
     assert text.count(gpu_grid.BEGIN) == 1 and "## GPU check\n\nold figures" in text
-    assert "2 process(es) 340.0 images/s (1.70×)" in text
     assert text.index("intro") < text.index(gpu_grid.BEGIN) < text.index("## GPU check")
+    assert "| ACoseg | paper | bf16 | fused + CUDA graph | 160.0 | 4.00 |" in text
+    assert "failed: RuntimeError('no triton')" in text
+    assert "| ACoseg | paper | bf16 | 500.0 | – | 1,400.0 | 1,600.0 |" in text
+    assert "| processes | ACoseg | fused + CUDA graph | 2 | 240.0 | 1.50 |" in text
+    assert "within 4.0e-05 of eager (eager against itself: 2.0e-05, 2.0× that" in text
+    assert f"Paper grid, paper geometry, one GPU, 50 epochs (bf16): {fastest['ideal_h']:.2f} h" \
+        in text
+    assert "Not measured for lack of time: A1+L paper bf16 compile." in text
 
 
-def test_gpu_grid_runs_end_to_end_on_the_cpu(tmp_path):
-    record = gpu_grid.main(["--device", "cpu", "--encoder", "resnet18", "--steps", "1",
-                            "--warmup", "0", "--models", "A1+L", "--geometries", "compact",
-                            "--precision", "fp32", "--sharing", "--histories",
-                            str(tmp_path), "--json", str(tmp_path / "grid.json"),
-                            "--document", str(tmp_path / "BENCHMARKS.md")])
-    assert [r["model"] for r in record["rows"]] == ["A1+L"]
-    assert record["rows"][0]["train_images_per_s"] > 0
+def test_gpu_grid_skips_every_part_that_its_budget_leaves_no_time_for(tmp_path):
+    record = gpu_grid.main(["--device", "cpu", "--budget-s", "0", "--json",
+                            str(tmp_path / "grid.json"), "--document",
+                            str(tmp_path / "BENCHMARKS.md"), "--histories", str(tmp_path)])
+    assert record["rows"] == [] and record["parity"] == [] and record["concurrency"] == []
+    assert "A1+L paper bf16 none (eager steps)" in record["skipped"]
+    assert "ACoseg: processes sharing one GPU" in record["skipped"]
+    assert json.loads((tmp_path / "grid.json").read_text())["skipped"] == record["skipped"]
+    assert "Not measured for lack of time" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_gpu_grid_runs_every_part_end_to_end_on_the_cpu(tmp_path):
+    """Tiny sizes: the steps, validation, parity and concurrency code paths all run (the
+    CUDA graph and compile rows need a GPU and time; the training tests cover them)."""
+    record = gpu_grid.main([
+        "--device", "cpu", "--encoder", "resnet18", "--steps", "1", "--warmup", "0",
+        "--geometries", "compact", "--precision", "fp32", "--eval-batches", "4",
+        "--eval-images", "8", "--parity-epochs", "1", "--parity-precision", "fp32",
+        "--parity-lesions", "10", "4", "--sharing", "2", "--seeds", "2",
+        "--sharing-steps", "1", "--no-compile", "--histories", str(tmp_path),
+        "--json", str(tmp_path / "grid.json"), "--document", str(tmp_path / "BENCHMARKS.md")])
+    assert [(r["model"], r["step"]) for r in record["rows"]] == [
+        ("A1+L", "eager"), ("ACoseg", "eager"), ("ACoseg", "fused")]
+    assert all(r["train_images_per_s"] > 0 for r in record["rows"])
+    assert set(record["rows"][0]["eval_images_per_s_by_batch"]) == {"10", "4"}
+    assert [p["model"] for p in record["parity"]] == ["A1+L", "ACoseg"]
+    for p in record["parity"]:  # the CPU is deterministic: the same curves
+        assert p["eager again: val_loss"] == 0 and len(p["curves"]["fast paths"]["val_loss"]) == 1
+    assert [(c["how"], c["model"], c["count"]) for c in record["concurrency"]] == [
+        ("processes", "ACoseg", 2), ("seeds in one process", "ACoseg", 2),
+        ("processes", "A1+L", 2), ("seeds in one process", "A1+L", 2)]
+    assert all(len(c["per_training"]) == 2 for c in record["concurrency"]
+               if c["how"] == "processes")
+    assert {p["steps"] for p in record["projections"]} == {"eager", "fastest"}
+    assert record["skipped"] == []
     written = json.loads((tmp_path / "grid.json").read_text())
-    assert written["rows"][0]["train_images_per_s"] == record["rows"][0]["train_images_per_s"]
+    assert written["rows"] == json.loads(json.dumps(record["rows"]))
     assert gpu_grid.BEGIN in (tmp_path / "BENCHMARKS.md").read_text()

@@ -14,13 +14,7 @@ from weaklesion.models import MODEL_NAMES, build_model
 K = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # See tests/test_models.py: threads only slow tiny convolutions down on a busy runner.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_model(name, encoder="resnet18", k=K, seed=0):

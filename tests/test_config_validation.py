@@ -59,6 +59,10 @@ BAD_CONFIGS = {
                                ["datasets.demo: give either protocol or protocols"]),
     "unknown precision": (with_top_level(train={"precision": "fp16"}),
                           ["'fp16' is not one of", "['train']['precision']"]),
+    "validation batch of 0": (with_top_level(gpus={"validation_batch_size": 0}),
+                              ["['gpus']['validation_batch_size']", "minimum of 1"]),
+    "fast path not a boolean": (with_top_level(gpus={"fused_pairs": "yes"}),
+                                ["'yes' is not of type 'boolean'", "['gpus']['fused_pairs']"]),
 }
 
 

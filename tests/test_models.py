@@ -29,14 +29,7 @@ def small_model(name, seed=0):
     return build_model(name, num_clusters=K, **SMALL, **options)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors gain nothing from threads, and on a busy 2-core runner OpenMP's spinning
-    # threads make each step tens of times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,14 +26,18 @@ from weaklesion.metrics import METRIC_COLUMNS
 MODELS = ["A1", "A1+L", "ACoseg"]
 
 
-def tiny_training_config(protocols=("paper",), **train_changes) -> dict:
+def tiny_training_config(protocols=("paper",), fast_paths=None, **train_changes) -> dict:
     config = tiny_demo_config(demo={"n_images": 40, "width": 160, "height": 120})
     config.update(models=MODELS, seeds=[0], protocols=list(protocols))
     config["train"] = {"encoder": "resnet18", "encoder_weights": None, "geometry": "compact",
                        "epochs": 2, **train_changes}
     # Two simulated GPUs, locked in the run's own folder (see `trained`).
-    config["gpus"] = {"devices": ["0", "1"], "lock_dir": "gpu-locks"}
+    config["gpus"] = {"devices": ["0", "1"], "lock_dir": "gpu-locks", **(fast_paths or {})}
     return config
+
+
+# What `both_protocols` switches on for the protocol it adds (weaklesion.fast_paths).
+FAST_PATHS = {"fused_pairs": True, "validation_batch_size": 16}
 
 
 BOTH = ("paper", "corrected")
@@ -55,7 +59,7 @@ def trained(tmp_path_factory) -> Path:
 def both_protocols(trained: Path, tmp_path_factory) -> Path:
     """The finished paper run with protocol corrected added, and run."""
     workdir = copy_tree(trained, tmp_path_factory.mktemp("both") / "wf")
-    write_config(workdir, tiny_training_config(protocols=BOTH))
+    write_config(workdir, tiny_training_config(protocols=BOTH, fast_paths=FAST_PATHS))
     result = run_snakemake(workdir, "--resources", "gpu=1", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
@@ -177,6 +181,29 @@ def test_adding_a_protocol_to_a_finished_run_plans_only_the_new_protocol(trained
     for job in plan.jobs:
         assert job.wildcards.get("protocol", "corrected") == "corrected", job
     assert dry_run(trained).stats == {}
+
+
+@pytest.mark.slow
+def test_switching_fast_paths_on_reruns_nothing(trained: Path):
+    """They change how a step is taken, not its numbers beyond rounding: not params. Only
+    the record of the config used is written again."""
+    write_config(trained, tiny_training_config(fast_paths={**FAST_PATHS, "compile": True,
+                                                           "cuda_graphs": True}))
+    try:
+        assert dry_run(trained).stats == {"config_used": 1, "all": 1}
+    finally:
+        write_config(trained, tiny_training_config())
+
+
+@pytest.mark.slow
+def test_fast_paths_of_the_config_reach_the_training_jobs(both_protocols: Path):
+    runs = both_protocols / "results/demo"
+    for model in MODELS:
+        assert ("fast paths: fused_pairs, validation batches of 16"
+                in (runs / "corrected" / model / "seed0/train.log").read_text())
+        # The paper runs were trained before the switches were on, and not again since.
+        assert ("fast paths: none (eager steps)"
+                in (runs / "paper" / model / "seed0/train.log").read_text())
 
 
 @pytest.mark.slow

@@ -136,3 +136,23 @@ def train_tiny_model(out: Path, model: str = "A1", epochs: int = 1) -> Path:
           out_history=out / "history.csv", checkpoint_dir=out / "checkpoints",
           fingerprint="tiny", device=torch.device("cpu"))
     return out / "model.pt"
+
+
+def update_difference(initial: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+                      reference: dict[str, torch.Tensor]) -> float:
+    """‖(state − initial) − (reference − initial)‖ / ‖reference − initial‖ over every float
+    parameter and buffer of three state dicts: how far one training's change of the weights
+    is from another's. Adam turns rounding of the gradients into differences of this kind."""
+    floats = [name for name, value in reference.items() if value.is_floating_point()]
+    apart = sum(float(((state[n].double() - reference[n].double()) ** 2).sum()) for n in floats)
+    moved = sum(float(((reference[n].double() - initial[n].double()) ** 2).sum())
+                for n in floats)
+    return (apart / moved) ** 0.5
+
+
+def initial_state(settings: TrainSettings) -> dict[str, torch.Tensor]:
+    """The weights a training run with ``settings`` starts from."""
+    torch.manual_seed(settings.seed)
+    return build_model(settings.model, encoder=settings.encoder,
+                       encoder_weights=settings.encoder_weights,
+                       num_clusters=settings.num_clusters).state_dict()

@@ -13,6 +13,10 @@ Targets are uint8 levels (target = level / 255): binary masks are 0/255, LiTS's 
 targets are soft. Under ``protocol: paper`` two released training steps are kept, each a field
 of :class:`TrainSettings`: ACoseg never zeroes its gradients (``accumulate_gradients``), and
 HAM10000's A1+L is evaluated with its last epoch's model after an early stop (``selection``).
+
+How the steps are taken — eagerly, replayed as CUDA graphs, with ACoseg's pairs fused, through
+a compiled network — is :class:`BatchSteps`' business, switched by ``gpus:``
+(weaklesion.fast_paths); the steps themselves are the same.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,8 @@ from weaklesion.atomic import atomic_path
 from weaklesion.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from weaklesion.cuda_graphs import GraphedStep
 from weaklesion.errors import ConfigError, WeaklesionError
+from weaklesion.fast_paths import EAGER, FastPaths, compiled
+from weaklesion.fused_passes import pair_outputs
 from weaklesion.geometry import canvas_shape, from_canvas, normalise, to_canvas
 from weaklesion.h5store import as_levels, read_arrays
 from weaklesion.losses import COSEG_SUB_BATCH, compute_loss, coseg_pairs
@@ -188,38 +194,73 @@ def _select(targets: dict[str, torch.Tensor], rows: slice) -> dict[str, torch.Te
     return {k: v[rows] for k, v in targets.items()}
 
 
-def step_terms(model, name: str, x, targets, rows: tuple[slice, slice | None], scale: float):
-    """Loss terms of one optimiser step: the whole batch, or one ACoseg pair (a, b)."""
+def step_terms(model, name: str, x, targets, rows: tuple[slice, slice | None], scale: float,
+               fused_pair: bool = False):
+    """Loss terms of one optimiser step: the whole batch, or one ACoseg pair (a, b), whose two
+    forward passes ``fused_pair`` runs as one (weaklesion.fused_passes)."""
     first, second = rows
     if second is None:
         return _scaled(compute_loss(name, model(x[first]), _select(targets, first)), scale)
-    outputs = (model(x[first]), model(x[second]))
+    outputs = (pair_outputs(model, x, rows) if fused_pair
+               else (model(x[first]), model(x[second])))
     return _scaled(compute_loss(name, outputs, (_select(targets, first),
                                                  _select(targets, second))), scale)
 
 
 def _autocast_terms(precision: str, model, name: str, x, targets, rows, scale: float, *,
-                    cache_enabled: bool = True):
+                    cache_enabled: bool = True, fused_pair: bool = False):
     with autocast(x.device, precision, cache_enabled=cache_enabled):
-        return step_terms(model, name, x, targets, rows, scale)
-
-
-def _graphed_step(graphed: dict, key: tuple[int, int], model, optimizer,
-                  settings: TrainSettings, rows, scale: float) -> GraphedStep:
-    """The captured step of one batch size and ACoseg pair, made on first use."""
-    if key not in graphed:
-        def loss_terms(x, targets):
-            # Autocast's cast cache must be off in a captured graph.
-            return _autocast_terms(settings.precision, model, settings.model, x, targets,
-                                   rows, scale, cache_enabled=False)
-        graphed[key] = GraphedStep(model, optimizer, loss_terms,
-                                   grad_clip=settings.schedule.grad_clip,
-                                   accumulate_gradients=settings.accumulate_gradients)
-    return graphed[key]
+        return step_terms(model, name, x, targets, rows, scale, fused_pair)
 
 
 def _step_rows(name: str, n: int) -> list[tuple[slice, slice | None]]:
     return list(coseg_pairs(n)) if name == "ACoseg" else [(slice(0, n), None)]
+
+
+class BatchSteps:
+    """The optimiser steps of one training batch (one, or one per ACoseg pair), taken the way
+    ``fast`` says: eagerly or replayed from captured graphs (CUDA only), with or without
+    fused ACoseg pairs, through ``network`` (the model, or the model compiled)."""
+
+    def __init__(self, model, network, optimizer, settings: TrainSettings, fast: FastPaths,
+                 device: torch.device):
+        self.model, self.network, self.optimizer, self.settings = (model, network, optimizer,
+                                                                    settings)
+        self.graphs = fast.cuda_graphs and device.type == "cuda"
+        self.fused_pairs = fast.fused_pairs and settings.model == "ACoseg"
+        self.scale = mask_loss_scale(settings.geometry)
+        self.graphed: dict[tuple[int, int], GraphedStep] = {}  # (batch size, pair) → graph
+
+    def __call__(self, x: torch.Tensor, targets: dict[str, torch.Tensor]
+                 ) -> Iterator[dict[str, torch.Tensor]]:
+        """Take the steps, yielding each one's loss terms (read them before the next: a
+        replayed graph overwrites them)."""
+        s = self.settings
+        for pair, rows in enumerate(_step_rows(s.model, len(x))):
+            if self.graphs:
+                yield self._graphed((len(x), pair), rows)(x, targets)
+                continue
+            loss_terms = functools.partial(_autocast_terms, s.precision, self.network, s.model,
+                                           x, targets, rows, self.scale,
+                                           fused_pair=self.fused_pairs)
+            yield optimiser_step(self.model, self.optimizer, loss_terms,
+                                 grad_clip=s.schedule.grad_clip,
+                                 accumulate_gradients=s.accumulate_gradients)
+
+    def _graphed(self, key: tuple[int, int], rows) -> GraphedStep:
+        """The captured step of one batch size and ACoseg pair, made on first use."""
+        if key not in self.graphed:
+            s = self.settings
+
+            def loss_terms(x, targets):
+                # Autocast's cast cache must be off in a captured graph.
+                return _autocast_terms(s.precision, self.network, s.model, x, targets, rows,
+                                       self.scale, cache_enabled=False,
+                                       fused_pair=self.fused_pairs)
+            self.graphed[key] = GraphedStep(self.network, self.optimizer, loss_terms,
+                                            grad_clip=s.schedule.grad_clip,
+                                            accumulate_gradients=s.accumulate_gradients)
+        return self.graphed[key]
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -246,7 +287,9 @@ def validate(model, settings: TrainSettings, batches: Batches, scale: float,
              batch_size: int) -> dict[str, float]:
     """Mean loss terms and Dice against the weak targets over a split."""
     model.eval()
-    totals: dict[str, float] = {}
+    # Sums stay on the device (float64, the arithmetic of Python floats): no wait for the
+    # GPU after every batch.
+    totals: dict[str, torch.Tensor] = {}
     dice = []
     for start in range(0, len(batches), batch_size):
         index = torch.arange(start, min(start + batch_size, len(batches)),
@@ -260,10 +303,10 @@ def validate(model, settings: TrainSettings, batches: Batches, scale: float,
                 terms = compute_loss(settings.model, outputs, targets)
         terms = _scaled(terms, scale)
         for key, value in terms.items():
-            totals[key] = totals.get(key, 0.0) + float(value) * len(index)
+            totals[key] = totals.get(key, 0.0) + value.detach().double() * len(index)
         logits = from_canvas(outputs["mask"].float(), settings.geometry)[:, 0]
         dice.append(dice_per_lesion(logits >= 0, batches.binary_masks(index)))
-    metrics = {f"val_{k}": v / len(batches) for k, v in totals.items()}
+    metrics = {f"val_{k}": float(v) / len(batches) for k, v in totals.items()}
     metrics["val_dice"] = float(torch.cat(dice).mean())
     return metrics
 
@@ -344,16 +387,17 @@ PROGRESS_EVERY = 50  # training steps between updates of the progress bar's loss
 def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_model: Path,
           out_history: Path, checkpoint_dir: Path, fingerprint: str,
           device: torch.device, extra: Mapping[str, Any] | None = None,
-          cuda_graphs: bool = False) -> pd.DataFrame:
+          fast: FastPaths = EAGER) -> pd.DataFrame:
     """Train, checkpointing every epoch; resume from ``checkpoint_dir`` when it holds a
     checkpoint of the same run. Writes the selected model and the history; returns it.
 
-    ``cuda_graphs``: on CUDA, replay each step as a captured graph (weaklesion.cuda_graphs);
-    elsewhere the eager step, unchanged."""
+    ``fast``: faster ways to take the same steps (weaklesion.fast_paths); CUDA graphs only on
+    CUDA, elsewhere the eager step, unchanged."""
     schedule = settings.schedule
-    graphs = cuda_graphs and device.type == "cuda"
-    if cuda_graphs and not graphs:
+    graphs = fast.cuda_graphs and device.type == "cuda"
+    if fast.cuda_graphs and not graphs:
         log.info("gpus.cuda_graphs needs a CUDA device; training eagerly on %s", device)
+    log.info("fast paths: %s", fast.described())
     train_set, val_set = splits["train"], splits["val"]
     # ACoseg steps on sub-batches of 4, the others on whole batches (BatchNorm needs ≥ 2).
     minimum = COSEG_SUB_BATCH if settings.model == "ACoseg" else max(schedule.batch_size, 2)
@@ -372,6 +416,8 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, capturable=graphs)
+    # Steps and validation run ``network``; checkpoints hold ``model`` (the same parameters).
+    network = compiled(model) if fast.compile else model
     run_extra = {"settings": settings.as_dict(), "fingerprint": fingerprint, **(extra or {})}
 
     last_path, best_path = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
@@ -390,7 +436,8 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     n_steps = len(train_batches) // schedule.batch_size
     if n_steps == 0:  # ACoseg with fewer than a batch: one smaller batch per epoch
         n_steps = 1
-    graphed: dict[tuple[int, int], GraphedStep] = {}  # (batch size, pair) → its graph
+    batch_steps = BatchSteps(model, network, optimizer, settings, fast, device)
+    validation_batch = fast.validation_batch_size or max(schedule.batch_size, 8)
     for epoch in range(start_epoch, 0 if finished else schedule.epochs):
         started = time.perf_counter()
         model.train()
@@ -404,16 +451,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
         for step in bar:
             index = order[step * schedule.batch_size:(step + 1) * schedule.batch_size]
             x, targets = train_batches.inputs(index), train_batches.targets(index)
-            for pair, rows in enumerate(_step_rows(settings.model, len(index))):
-                if graphs:
-                    terms = _graphed_step(graphed, (len(index), pair), model, optimizer,
-                                          settings, rows, scale)(x, targets)
-                else:
-                    loss_terms = functools.partial(_autocast_terms, settings.precision, model,
-                                                   settings.model, x, targets, rows, scale)
-                    terms = optimiser_step(model, optimizer, loss_terms,
-                                           grad_clip=schedule.grad_clip,
-                                           accumulate_gradients=settings.accumulate_gradients)
+            for terms in batch_steps(x, targets):
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value.detach().double()
                 steps += 1
@@ -421,7 +459,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
                 bar.set_postfix(loss=f"{float(sums['loss']) / steps:.4f}", refresh=False)
         bar.close()
         row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
-               **validate(model, settings, val_batches, scale, max(schedule.batch_size, 8))}
+               **validate(network, settings, val_batches, scale, validation_batch)}
         row["seconds"] = time.perf_counter() - started
         history.append(row)
         monitored = row[schedule.monitor]

@@ -6,14 +6,15 @@ import torch
 from weaklesion.devices import claim_device
 from weaklesion.evaluated_set import EvaluationPlan
 from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
+from weaklesion.fast_paths import split_gpu_config
 from weaklesion.logs import rule_logging
 from weaklesion.training import load_splits, pick_device
 
 with rule_logging(snakemake.log[0]) as log:
     # Before anything starts CUDA: this job's own GPU, the only one it sees. From the config,
     # not params: which GPU a job ran on must not make Snakemake rerun it.
-    gpus = {k: v for k, v in snakemake.config["gpus"].items() if k != "cuda_graphs"}
-    log.info("GPU slot: %s", claim_device(**gpus).description)
+    _, claim = split_gpu_config(snakemake.config["gpus"])
+    log.info("GPU slot: %s", claim_device(**claim).description)
     torch.set_num_threads(snakemake.threads)
     plan = EvaluationPlan(**snakemake.params.evaluated)
     split = load_splits(snakemake.input.data, snakemake.input.reference,

@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 
 from weaklesion.devices import claim_device
+from weaklesion.fast_paths import split_gpu_config
 from weaklesion.logs import rule_logging
 from weaklesion.training import (
     load_splits,
@@ -17,9 +18,8 @@ from weaklesion.training import (
 with rule_logging(snakemake.log[0]) as log:
     # Before anything starts CUDA: this job's own GPU, the only one it sees. From the config,
     # not params: which GPU a job ran on must not make Snakemake rerun it.
-    gpus = dict(snakemake.config["gpus"])
-    cuda_graphs = gpus.pop("cuda_graphs")
-    log.info("GPU slot: %s", claim_device(**gpus).description)
+    fast, claim = split_gpu_config(snakemake.config["gpus"])
+    log.info("GPU slot: %s", claim_device(**claim).description)
     torch.set_num_threads(snakemake.threads)
     settings = settings_from_config(
         model=snakemake.wildcards.model,
@@ -42,5 +42,5 @@ with rule_logging(snakemake.log[0]) as log:
         fingerprint=run_fingerprint(settings, list(snakemake.input)),
         device=device,
         extra={"dataset": snakemake.wildcards.dataset},
-        cuda_graphs=cuda_graphs,
+        fast=fast,
     )
