@@ -90,9 +90,10 @@ def default_validation_batch(model: str) -> int:
     return 8 if model == "ACoseg" else 10
 
 
-def measure_steps(args, device, budget: Budget, combos, compiling: bool = False
-                  ) -> list[dict]:
-    rows = []
+def measure_steps(args, device, budget: Budget, combos, rows: list[dict], saved,
+                  compiling: bool = False) -> None:
+    """Append a row per model × step variant × (geometry, precision) of ``combos`` to
+    ``rows``, calling ``saved()`` after each."""
     for geometry, precision in combos:
         for model in args.models:
             for fast in step_variants(model, device, compiling):
@@ -107,20 +108,21 @@ def measure_steps(args, device, budget: Budget, combos, compiling: bool = False
                                   device, precision, fast, eval_batches,
                                   eval_images=args.eval_images)
                 except Exception as error:  # one failure must not hide the other rows
-                    print(f"{what}: FAILED {error!r}", flush=True)
-                    rows.append({"model": model, "geometry": geometry, "precision": precision,
-                                 "step": fast.described(), "failed": repr(error)[:300]})
-                    continue
+                    row = {"model": model, "geometry": geometry, "precision": precision,
+                           "step": fast.described(), "failed": repr(error)[:300]}
                 finally:  # the row's model, graphs and their memory pools, before the next
                     release_memory(device)
                 rows.append(row)
+                saved()
+                if "failed" in row:
+                    print(f"{what}: FAILED {row['failed']}", flush=True)
+                    continue
                 print(f"{model:7s} {geometry:8s} {precision} {row['step']:24s} train "
                       f"{row['train_images_per_s']:8.1f} img/s, first step "
                       f"{row['first_step_s']:6.1f} s, validation "
                       + ", ".join(f"{r:.0f} img/s at {b}" for b, r in
                                   row["eval_images_per_s_by_batch"].items())
                       + f", peak {row['peak_memory_gib']:.2f} GiB", flush=True)
-    return rows
 
 
 def release_memory(device: torch.device) -> None:
@@ -145,11 +147,13 @@ def fast_paths_of(row: dict, validation_batch: int | None = None) -> FastPaths:
                      compile=row["compile"], validation_batch_size=validation_batch)
 
 
-def best_validation(rows: list[dict], model: str, geometry: str, precision: str
-                    ) -> tuple[int, float] | None:
-    """(batch, images/s) of the fastest validation measured for ``model``."""
+def best_validation(rows: list[dict], model: str, geometry: str, precision: str,
+                    compiled: bool = False) -> tuple[int, float] | None:
+    """(batch, images/s) of the fastest validation measured for ``model`` through the
+    compiled network or the plain one."""
     rates = [(int(b), rate) for r in measured(rows)
-             if (r["model"], r["geometry"], r["precision"]) == (model, geometry, precision)
+             if (r["model"], r["geometry"], r["precision"], r["compile"])
+             == (model, geometry, precision, compiled)
              for b, rate in r["eval_images_per_s_by_batch"].items()]
     return max(rates, key=lambda item: item[1], default=None)
 
@@ -192,7 +196,8 @@ def measure_parity(args, device, budget: Budget, rows: list[dict], precisions: l
                 continue
             row = fastest(rows, model, geometry, precision) or fastest(
                 rows, model, geometry, args.precision[0])
-            validation = best_validation(rows, model, geometry, precision)
+            validation = row and best_validation(rows, model, geometry, precision,
+                                                 row["compile"])
             fast = fast_paths_of(row, validation[0] if validation else None) if row else GRAPH
             results.append(parity(model, precision, args.parity_epochs, fast, device,
                                   dict(zip(("train", "val"), args.parity_lesions,
@@ -213,7 +218,9 @@ def sharing_gain(concurrency: list[dict]) -> dict[int, float]:
 
 def early_stopping_epochs(histories: Path | None) -> dict[str, float] | None:
     """Mean epochs per model over the paper-protocol runs' history.csv under ``histories``,
-    or from a JSON file of them (``--save-epochs`` writes one)."""
+    or from a JSON file of them (``--save-epochs`` writes one). The committed
+    ``benchmarks/results/demo_epochs.json`` is the demo's: 6 each, its cap (with patience 5
+    no run can stop earlier), so it says little of the paper grid's early stopping."""
     if histories is None:
         return None
     if histories.is_file():
@@ -246,7 +253,7 @@ def step_rates(rows: list[dict], geometry: str, precision: str, eager: bool
                 str(default_validation_batch(source)))
         else:
             row = fastest(rows, source, geometry, precision)
-            best = best_validation(rows, source, geometry, precision)
+            best = row and best_validation(rows, source, geometry, precision, row["compile"])
             validation = best and best[1]
         if not row or not validation:
             return None
@@ -268,7 +275,9 @@ def projections(rows: list[dict], concurrency: list[dict], epochs: dict[str, flo
             if rates is None:
                 continue
             per_epoch = sum(r[3] for r in run_hours(rates, 1.0))
-            for label, run_epochs in (("50 epochs", 50.0), ("demo run's epochs", epochs)):
+            finished = epochs and "epochs of a finished run (" + ", ".join(
+                f"{model} {count:g}" for model, count in sorted(epochs.items())) + ")"
+            for label, run_epochs in (("50 epochs", 50.0), (finished, epochs)):
                 if run_epochs is None:
                     continue
                 runs = run_hours(rates, run_epochs)
@@ -512,8 +521,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     combos = [(args.geometries[0], p) for p in args.precision] + [
         (g, args.precision[0]) for g in args.geometries[1:]]
-    record["rows"] += measure_steps(args, device, budget, combos)
-    save()
+    measure_steps(args, device, budget, combos, record["rows"], save)
     # The paper's precision first; the others' parity after the concurrency.
     record["parity"] += measure_parity(args, device, budget, record["rows"],
                                        args.parity_precision[:1])
@@ -524,7 +532,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                                        args.parity_precision[1:])
     save()
     if not args.no_compile:
-        record["rows"] += measure_steps(args, device, budget, combos[:1], compiling=True)
+        measure_steps(args, device, budget, combos[:1], record["rows"], save, compiling=True)
     print(save())
     return record
 

@@ -280,6 +280,7 @@ def test_gpu_grid_projects_eager_and_fastest_steps_and_renders_every_part(tmp_pa
     assert f"Paper grid, paper geometry, one GPU, 50 epochs (bf16): {fastest['ideal_h']:.2f} h" \
         in text
     assert "Not measured for lack of time: A1+L paper bf16 compile." in text
+    assert "| epochs of a finished run (A1 12, A1+L 20, ACoseg 8) |" in text
 
 
 def test_gpu_grid_skips_every_part_that_its_budget_leaves_no_time_for(tmp_path):
