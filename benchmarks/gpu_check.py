@@ -53,7 +53,7 @@ def synthetic(n: int, k: int, seed: int = 0) -> LesionArrays:
     return LesionArrays(np.arange(n).astype(str), images, masks, clusters)
 
 
-def _sync(device: torch.device) -> None:
+def synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -90,10 +90,10 @@ def validation_rate(network, settings: TrainSettings, arrays: LesionArrays, batc
     batches = Batches(arrays.subset(np.arange(count) % len(arrays)), settings, device)
     scale = mask_loss_scale(settings.geometry)
     validate(network, settings, batches, scale, batch_size)
-    _sync(device)
+    synchronise(device)
     started = time.perf_counter()
     validate(network, settings, batches, scale, batch_size)
-    _sync(device)
+    synchronise(device)
     network.train()
     return count / (time.perf_counter() - started)
 
@@ -128,7 +128,7 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
                           generator=torch.Generator().manual_seed(seed)).to(device)
     for step in range(warmup + steps):
         if step == warmup:
-            _sync(device)
+            synchronise(device)
             started = time.perf_counter()
         if step == 0:
             first_started = time.perf_counter()
@@ -136,9 +136,9 @@ def measure(model_name: str, geometry: str, encoder: str, steps: int, warmup: in
         for _terms in batch_steps(batches.inputs(index), batches.targets(index)):
             pass
         if step == 0:
-            _sync(device)
+            synchronise(device)
             first_step_s = time.perf_counter() - first_started
-    _sync(device)
+    synchronise(device)
     seconds = time.perf_counter() - started
     rates = {batch: validation_rate(network, settings, arrays, batch, device, eval_images)
              for batch in eval_batches}

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from gpu_check import _sync, bench_settings, new_model, step_label, synthetic
+from gpu_check import bench_settings, new_model, step_label, synchronise, synthetic
 from harness import child_env
 
 from weaklesion.fast_paths import FastPaths, compiled
@@ -91,14 +91,14 @@ def seeds_in_one_process(count: int, model_name: str, geometry: str, precision: 
                           stream, order))
     for step in range(warmup + steps):
         if step == warmup:
-            _sync(device)
+            synchronise(device)
             started = time.perf_counter()
         for batch_steps, stream, order in trainings:
             with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
                 index = order[step * size:(step + 1) * size]
                 for _terms in batch_steps(batches.inputs(index), batches.targets(index)):
                     pass
-    _sync(device)
+    synchronise(device)
     seconds = time.perf_counter() - started
     return {"how": "seeds in one process", "count": count, "model": model_name,
             "step": step_label(model_name, fast),

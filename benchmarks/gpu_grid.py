@@ -44,6 +44,7 @@ from gpu_parity import parity  # noqa: E402
 from grid_projection import MODELS, projection, run_hours  # noqa: E402
 
 from weaklesion.fast_paths import EAGER, FastPaths  # noqa: E402
+from weaklesion.schedules import paper_schedule  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- gpu-grid:begin — written by `bash benchmarks/gpu_grid.sh` -->"
@@ -87,7 +88,7 @@ def step_variants(model: str, device: torch.device, compiling: bool = False
 
 def default_validation_batch(model: str) -> int:
     """The validation batch of training without ``gpus.validation_batch_size``."""
-    return 8 if model == "ACoseg" else 10
+    return EAGER.validation_batch(paper_schedule(model, "ham10000").batch_size)
 
 
 def measure_steps(args, device, budget: Budget, combos, rows: list[dict], saved,

@@ -44,6 +44,14 @@ class FastPaths:
             raise ConfigError(f"gpus.validation_batch_size = {size!r}; expected a positive "
                               "integer or null")
 
+    def graphs_on(self, device: torch.device) -> bool:
+        """Whether steps are replayed as CUDA graphs on ``device`` (only CUDA has them)."""
+        return self.cuda_graphs and device.type == "cuda"
+
+    def validation_batch(self, training_batch: int) -> int:
+        """Images per validation batch: the switch, or the training batch (at least 8)."""
+        return self.validation_batch_size or max(training_batch, 8)
+
     def described(self) -> str:
         """The switches that are on, for the training log."""
         on = [f.name for f in dataclasses.fields(self)

@@ -4,8 +4,8 @@ Snakemake hands a free GPU to the ready job of highest ``priority``; among jobs 
 priority its choice is arbitrary. On several GPUs the longest runs of the paper grid
 (DeepLesion's ACoseg) could then start last and finish alone while the other GPUs idle.
 So each training job's priority is its expected length: a GPU that frees up takes the
-longest training that is ready (on 8 GPUs, 97 % of the ideal ÷ 8 instead of ~70 %;
-benchmarks/grid_projection.py).
+longest training that is ready (projected on 8 GPUs: 96-98 % of the ideal ÷ 8 instead of
+64-66 %; benchmarks/grid_projection.py).
 """
 
 from __future__ import annotations

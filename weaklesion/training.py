@@ -226,7 +226,7 @@ class BatchSteps:
                  device: torch.device):
         self.model, self.network, self.optimizer, self.settings = (model, network, optimizer,
                                                                     settings)
-        self.graphs = fast.cuda_graphs and device.type == "cuda"
+        self.graphs = fast.graphs_on(device)
         self.fused_pairs = fast.fused_pairs and settings.model == "ACoseg"
         self.scale = mask_loss_scale(settings.geometry)
         self.graphed: dict[tuple[int, int], GraphedStep] = {}  # (batch size, pair) → graph
@@ -394,7 +394,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     ``fast``: faster ways to take the same steps (weaklesion.fast_paths); CUDA graphs only on
     CUDA, elsewhere the eager step, unchanged."""
     schedule = settings.schedule
-    graphs = fast.cuda_graphs and device.type == "cuda"
+    graphs = fast.graphs_on(device)
     if fast.cuda_graphs and not graphs:
         log.info("gpus.cuda_graphs needs a CUDA device; training eagerly on %s", device)
     log.info("fast paths: %s", fast.described())
@@ -437,7 +437,7 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
     if n_steps == 0:  # ACoseg with fewer than a batch: one smaller batch per epoch
         n_steps = 1
     batch_steps = BatchSteps(model, network, optimizer, settings, fast, device)
-    validation_batch = fast.validation_batch_size or max(schedule.batch_size, 8)
+    validation_batch = fast.validation_batch(schedule.batch_size)
     for epoch in range(start_epoch, 0 if finished else schedule.epochs):
         started = time.perf_counter()
         model.train()
