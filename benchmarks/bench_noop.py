@@ -11,19 +11,12 @@ Snakemake's own start-up, the floor any workflow pays.
 from __future__ import annotations
 
 import copy
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from harness import Result, Target, base_parser, finish, median
-from snakemake_runs import (
-    bare_workflow,
-    planned_jobs,
-    snakemake,
-    workflow_copy,
-    workflow_fingerprint,
-)
+from snakemake_runs import bare_workflow, completed_run, planned_jobs, snakemake
 
 SMALL_DEMO = {
     "datasets": {"demo": {"format": "demo", "k": 3,
@@ -41,20 +34,6 @@ def small_demo_config(images: int) -> dict:
     return config
 
 
-def completed_demo(cache: Path, config: dict, targets: list[str]) -> tuple[Path, float]:
-    """A scratch copy of the workflow run to the end on ``config``, and the seconds the run
-    took (0 when a finished copy of the same workflow files and config was cached)."""
-    folder = Path(cache) / f"noop-{workflow_fingerprint({**config, 'targets': targets})}"
-    workdir, done = folder / "wf", folder / "complete"
-    if done.is_file():
-        return workdir, 0.0
-    shutil.rmtree(folder, ignore_errors=True)
-    workflow_copy(workdir, config)
-    seconds, _ = snakemake(workdir, "--cores", "all", *targets)
-    done.write_text(f"{seconds:.1f}\n")
-    return workdir, seconds
-
-
 def main(argv: list[str] | None = None) -> Result:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=30)
@@ -63,7 +42,8 @@ def main(argv: list[str] | None = None) -> Result:
                         help="run and time only these targets (default: the whole workflow)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    workdir, build = completed_demo(args.cache, small_demo_config(args.images), args.targets)
+    workdir, build, cached = completed_run(args.cache, "noop",
+                                           small_demo_config(args.images), args.targets)
     with tempfile.TemporaryDirectory(prefix="bench-noop-") as scratch:
         bare = bare_workflow(Path(scratch) / "bare")
         ours, baseline, jobs = [], [], []
@@ -73,8 +53,8 @@ def main(argv: list[str] | None = None) -> Result:
             jobs.append(sum(planned_jobs(output).values()))
             baseline.append(snakemake(bare, "--cores", "all", "-n")[0])
     noop, floor = median(ours), median(baseline)
-    built = f"that took {build:.0f} s" if build else "cached from an earlier run of the same " \
-        "workflow files"
+    built = f"that took {build:.0f} s" + (", cached from an earlier run of the same workflow "
+                                           "files" if cached else "")
     quick = Target("`snakemake -n` < 5 s on the completed demo", noop, 5, False, " s")
     quick.why = (f"Snakemake's own start-up takes {floor:.2f} s of it; the rest is parsing the "
                  "workflow, importing its helpers and checking every output's records")

@@ -5,7 +5,5 @@
 # Usage: bash benchmarks/gpu_check.sh [extra args for gpu_check.py, e.g. --steps 300]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
-  "$PYTHON" benchmarks/gpu_check.py --encoder resnet101 "$@"
+source benchmarks/gpu_env.sh
+"$PYTHON" benchmarks/gpu_check.py --encoder resnet101 "$@"

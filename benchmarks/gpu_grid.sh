@@ -8,7 +8,5 @@
 # Usage: bash benchmarks/gpu_grid.sh [extra args for gpu_grid.py]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
-  timeout 480 "$PYTHON" benchmarks/gpu_grid.py "$@"
+source benchmarks/gpu_env.sh
+timeout 480 "$PYTHON" benchmarks/gpu_grid.py "$@"

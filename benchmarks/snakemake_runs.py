@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from workflow_helpers import WORKFLOW_PATHS, copy_workflow, job_stats  # noqa: E402
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 900) -> tuple[float, str]:
+def snakemake(workdir: Path, *args: str, timeout: float | None = 900) -> tuple[float, str]:
     """(wall seconds, merged output) of ``snakemake ARGS`` in ``workdir``; fails loudly."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -61,6 +62,28 @@ def workflow_fingerprint(config: Mapping[str, Any]) -> str:
                 digest.update(str(path.relative_to(REPO)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def run_folder(cache: Path, name: str, config: dict, targets: list[str]) -> Path:
+    """Where ``completed_run`` keeps the run of ``config`` to ``targets``: its copy of the
+    workflow in ``wf/``, and a ``complete`` file once the run has finished."""
+    return Path(cache) / f"{name}-{workflow_fingerprint({**config, 'targets': targets})}"
+
+
+def completed_run(cache: Path, name: str, config: dict, targets: list[str]
+                  ) -> tuple[Path, float, bool]:
+    """A scratch copy of the workflow run to ``targets`` (all when empty) on ``config``, the
+    seconds the run took, and whether it was cached: a finished copy of the same workflow
+    files, config and targets under ``cache`` is used as it is."""
+    folder = run_folder(cache, name, config, targets)
+    workdir, done = folder / "wf", folder / "complete"
+    if done.is_file():
+        return workdir, float(done.read_text()), True
+    shutil.rmtree(folder, ignore_errors=True)
+    workflow_copy(workdir, config)
+    seconds, _ = snakemake(workdir, "--cores", "all", *targets, timeout=None)
+    done.write_text(f"{seconds:.1f}\n")
+    return workdir, seconds, False
 
 
 def bare_workflow(dest: Path) -> Path:

@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import bench_archives  # noqa: E402
 import bench_dag  # noqa: E402
 import bench_datapath  # noqa: E402
+import bench_early_stopping  # noqa: E402
 import bench_grabcut  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_metrics  # noqa: E402
@@ -29,6 +30,7 @@ import bench_rendering  # noqa: E402
 import gpu_grid  # noqa: E402
 import grid_projection  # noqa: E402
 import markdown_section  # noqa: E402
+import snakemake_runs  # noqa: E402
 
 # Tiny synthetic datasets: (lesions, width, height) of the HAM10000-layout generator.
 TINY = ("6", "64", "48")
@@ -204,6 +206,24 @@ def test_grid_projection_divides_by_the_gpus_and_charges_sharing():
     assert shared["ideal_h"] == pytest.approx(one["ideal_h"] / 1.5)
 
 
+def test_grid_projection_tabulates_the_committed_h200_records(tmp_path):
+    for name in ("gpu_check_h200.json", "gpu_check_graphs_h200.json"):
+        (tmp_path / name).write_bytes((grid_projection.RESULTS / name).read_bytes())
+    (tmp_path / "demo_epochs.json").write_text(json.dumps({"A1": 10, "A1+L": 12, "ACoseg": 9}))
+    lines = grid_projection.main(["--results", str(tmp_path)])
+    # steps (eager, CUDA graphs) × geometry × epochs (50, early stopping), after the header.
+    assert len(lines) == 2 + 2 * 2 * 2
+    eager = json.loads((tmp_path / "gpu_check_h200.json").read_text())["rows"]
+    rates = grid_projection.recorded_rates(eager, "paper", None)
+    assert rates["A1"] == (eager[0]["train_images_per_s"], rates["A1+L"][1])
+    one_gpu = sum(run[3] for run in grid_projection.run_hours(rates, 50))
+    assert lines[2].startswith(f"| eager | paper | 50 | {one_gpu:.1f} | ")
+    stopped = sum(run[3] for run in grid_projection.run_hours(
+        rates, {"A1": 10, "A1+L": 12, "ACoseg": 9}))
+    assert lines[3].startswith(f"| eager | paper | A1 10, A1+L 12, ACoseg 9 | {stopped:.1f} | ")
+    assert all(line.startswith("| CUDA graphs |") for line in lines[6:])
+
+
 def step_row(model: str, step: str, rate: float, validation: dict[str, float],
              geometry: str = "paper", precision: str = "bf16") -> dict:
     """A measured row as gpu_check.measure writes it."""
@@ -237,7 +257,7 @@ def test_gpu_grid_projects_eager_and_fastest_steps_and_renders_every_part(tmp_pa
     epochs = gpu_grid.early_stopping_epochs(histories)
     assert epochs == {"A1": 12, "A1+L": 20, "ACoseg": 8}
     saved = tmp_path / "epochs.json"
-    assert gpu_grid.main(["--histories", str(histories), "--save-epochs", str(saved)]) is None
+    saved.write_text(json.dumps(epochs))
     assert gpu_grid.early_stopping_epochs(saved) == epochs
 
     projected = gpu_grid.projections(rows, concurrency, epochs, gpu_counts=(1, 4))
@@ -280,7 +300,12 @@ def test_gpu_grid_projects_eager_and_fastest_steps_and_renders_every_part(tmp_pa
     assert f"Paper grid, paper geometry, one GPU, 50 epochs (bf16): {fastest['ideal_h']:.2f} h" \
         in text
     assert "Not measured for lack of time: A1+L paper bf16 compile." in text
-    assert "| epochs of a finished run (A1 12, A1+L 20, ACoseg 8) |" in text
+    assert "| epochs early stopping took (A1 12, A1+L 20, ACoseg 8) |" in text
+    multi = [p for p in projected if p["gpus"] > 1 and p["steps"] == "fastest"
+             and p["epochs"] == "50 epochs" and p["jobs_per_gpu"] == 1]
+    over = max(p["workflow_order_h"] / p["bound_h"] for p in multi) - 1
+    assert all(p["bound_h"] >= p["ideal_h"] for p in projected)
+    assert f"at most {100 * over:.1f} % over the bound no order beats." in text
 
 
 def test_gpu_grid_skips_every_part_that_its_budget_leaves_no_time_for(tmp_path):
@@ -321,3 +346,35 @@ def test_gpu_grid_runs_every_part_end_to_end_on_the_cpu(tmp_path):
     written = json.loads((tmp_path / "grid.json").read_text())
     assert written["rows"] == json.loads(json.dumps(record["rows"]))
     assert gpu_grid.BEGIN in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_early_stopping_benchmark_reads_each_run_by_its_schedules_monitor(tmp_path):
+    config = bench_early_stopping.paper_schedule_config([0, 1])
+    assert config["protocols"] == ["paper"] and "epochs" not in config["train"]
+    assert all("ablations" not in dataset for dataset in config["datasets"].values())
+    targets = bench_early_stopping.history_targets(config)
+    assert len(targets) == 3 * 2
+    # A finished run in the benchmark's cache: histories as training writes them. A1's
+    # monitor is the mask loss, ACoseg's the whole validation loss.
+    folder = snakemake_runs.run_folder(tmp_path / "cache", "early-stopping", config, targets)
+    columns = ["epoch", "train_loss", "train_mask_loss", "train_cluster_loss", "val_loss",
+               "val_mask_loss", "val_cluster_loss", "val_dice", "seconds"]
+    for target in targets:
+        epochs = {"A1": 9, "A1+L": 12, "ACoseg": 49}[target.split("/")[3]] + target.count("seed1")
+        rows = [[e, 1, 1, 0, abs(e - 3), abs(e - 4), 0, 50, 1]
+                for e in range(1, epochs + 1)]
+        history = folder / "wf" / target
+        history.parent.mkdir(parents=True)
+        history.write_text("\n".join(",".join(map(str, row)) for row in [columns, *rows]))
+    (folder / "complete").write_text("3600.0\n")
+    saved = tmp_path / "demo_epochs.json"
+    result = bench_early_stopping.main(["--seeds", "0", "1", "--cache", str(tmp_path / "cache"),
+                                        "--epochs-record", str(saved)])
+    by_run = {(r["model"], r["seed"]): r for r in result.table}
+    assert by_run["A1", "0"]["epochs"] == 9 and by_run["A1", "1"]["epochs"] == 10
+    assert by_run["A1", "0"]["best epoch"] == 4  # lowest val_mask_loss
+    assert by_run["ACoseg", "0"]["best epoch"] == 3  # lowest val_loss
+    assert by_run["ACoseg", "1"]["cap"] == 50
+    assert json.loads(saved.read_text()) == {"A1": 9.5, "A1+L": 12.5, "ACoseg": 49.5}
+    assert gpu_grid.early_stopping_epochs(saved) == {"A1": 9.5, "A1+L": 12.5, "ACoseg": 49.5}
+    assert ("runs stopped before the cap", "5 of 6") in result.reported

@@ -432,7 +432,6 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
 
     train_batches = Batches(train_set, settings, device)
     val_batches = Batches(val_set, settings, device)
-    scale = mask_loss_scale(settings.geometry)
     n_steps = len(train_batches) // schedule.batch_size
     if n_steps == 0:  # ACoseg with fewer than a batch: one smaller batch per epoch
         n_steps = 1
@@ -459,7 +458,8 @@ def train(settings: TrainSettings, splits: Mapping[str, LesionArrays], *, out_mo
                 bar.set_postfix(loss=f"{float(sums['loss']) / steps:.4f}", refresh=False)
         bar.close()
         row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / steps for k, v in sums.items()},
-               **validate(network, settings, val_batches, scale, validation_batch)}
+               **validate(network, settings, val_batches, batch_steps.scale,
+                           validation_batch)}
         row["seconds"] = time.perf_counter() - started
         history.append(row)
         monitored = row[schedule.monitor]
