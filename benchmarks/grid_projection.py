@@ -5,8 +5,9 @@ set / training images/s + the rest / evaluation images/s), at the rates ``gpu_ch
 measures. On N GPU slots Snakemake hands each free slot the ready run of highest priority,
 which the workflow sets to the run's expected length (``weaklesion.scheduling``). The
 projection takes the runs in that order, in the DAG's order (dataset, model, seed: what equal
-priorities may give) and longest first by the measured times (the bound a good order
-reaches), and compares each makespan with the ideal, total ÷ N.
+priorities may give) and longest first by the measured times (what a good order reaches),
+and compares each makespan with the ideal, total ÷ N, and with the bound no order beats,
+the larger of the ideal and the longest run.
 
     .venv/bin/python benchmarks/grid_projection.py
 

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +129,23 @@ def start_snakemake(workdir: Path, *args: str) -> BackgroundRun:
     output_path = workdir.parent / f"snakemake-{next(_run_numbers)}.out"
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor",
                "--directory", str(workdir), *args]
-    with output_path.open("w") as output:
+    with output_path.open("w") as output, interruptible_children():
         process = subprocess.Popen(command, cwd=workdir, env=snakemake_env(), stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     return BackgroundRun(workdir, process, output_path)
+
+
+@contextlib.contextmanager
+def interruptible_children() -> Iterator[None]:
+    """Children started in the block take SIGINT as a terminal's Ctrl-C does. A shell without
+    job control (`cmd &` in a script, nohup) starts its background commands with SIGINT
+    ignored, and an ignored signal stays ignored in every child: the SIGINT tests would
+    then send a signal nothing receives."""
+    before = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def wait_until(condition: Callable[[], object], run: BackgroundRun, what: str,

@@ -23,7 +23,8 @@ def epoch_seconds(lesions: int, model: str) -> float:
 
 
 def training_priority(lesions: int, model: str) -> int:
-    """The job's priority: its expected seconds per epoch (every run has the same epochs)."""
+    """The job's priority: its expected seconds per epoch (every run has the same cap of
+    epochs; at demo scale ACoseg, the slowest per epoch, also ran the most)."""
     return round(epoch_seconds(lesions, model))
 
 
