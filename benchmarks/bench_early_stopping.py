@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/bench_early_stopping.py [--seeds 0 1]
 
 `make run` caps the demo at 6 epochs: with patience 5 every run trains all 6, stopped or
-not, so its epochs say nothing about early stopping. This runs the demo's paper-protocol trainings (its
-dataset, models and seeds, resnet18, compact geometry) in a scratch copy of the workflow with
-the protocol's own schedule instead: at most 50 epochs, patience 5 on the validation (mask)
-loss. The mean epochs per model go to ``benchmarks/results/demo_epochs.json``, at which
-``gpu_grid.py`` and ``grid_projection.py`` project the paper grid's wall time. CPU only;
-48 minutes on 2 cores the first time, cached after.
+not, so its epochs say nothing about early stopping. This runs the demo's paper-protocol
+trainings (its dataset, models and seeds, resnet18, compact geometry) in a scratch copy of
+the workflow with the protocol's own schedule instead: at most 50 epochs, patience 5 on the
+validation (mask) loss. The mean epochs per model go to
+``benchmarks/results/demo_epochs.json``, at which ``gpu_grid.py`` and ``grid_projection.py``
+project the paper grid's wall time. CPU only; 48 minutes on 2 cores the first time, cached
+after.
 """
 
 from __future__ import annotations
