@@ -104,6 +104,8 @@ def joint_pass_terms(model, x, targets, rows, scale):
 
 
 STEPS = ("two passes", "fused", "one plain pass")
+# A real difference (one plain pass) is at least this many times the rounding floor.
+REAL_DIFFERENCE = 10
 
 
 def train_pairs(initial: nn.Module, x, targets, step: str, accumulate: bool):
@@ -125,20 +127,50 @@ def train_pairs(initial: nn.Module, x, targets, step: str, accumulate: bool):
     return losses, model.state_dict()
 
 
+def one_ulp_away(model: nn.Module, towards: float) -> nn.Module:
+    """The model with every weight moved to the next float32 towards ``towards`` (±inf): the
+    smallest change rounding can make."""
+    nudged = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in nudged.parameters():
+            parameter.copy_(torch.nextafter(parameter, torch.full_like(parameter, towards)))
+    return nudged
+
+
+def loss_distance(losses: list[float], reference: list[float]) -> float:
+    return max(abs(got - want) / want for got, want in zip(losses, reference, strict=True))
+
+
 @pytest.mark.parametrize("accumulate", [False, True], ids=["corrected", "released"])
 def test_fused_steps_train_as_the_two_pass_steps_do(batch, accumulate):
     """4 pair steps (2 batches) with the released gradient accumulation or without. Adam
-    turns the rounding of the gradient sums into small weight differences (measured here:
-    5e-4 of the update); a plain pass over the 8 images is 0.4 away."""
+    turns the rounding of gradient sums into weight differences by an amount that depends on
+    the CPU's kernels (a fixed tolerance of 1e-4 on the losses held on one CPU and not on
+    another), so the yardstick is measured here: the two-pass training started from weights
+    one float32 step away, up and down. The fused steps stay within that floor (measured on
+    AVX-512: 0.16-0.26 of it for the losses, 0.21-0.25 for the weights' change); a plain pass
+    over the 8 images is 22-40 times beyond it in the losses, 110 in the weights."""
     x, targets = batch
     initial = acoseg(seed=3)
     results = {step: train_pairs(initial, x, targets, step, accumulate) for step in STEPS}
     (two_losses, two_state), (fused_losses, fused_state), (plain_losses, plain_state) = (
         results[step] for step in STEPS)
+    start = initial.state_dict()
+    loss_floor = update_floor = 0.0
+    for towards in (float("inf"), float("-inf")):  # two samples of the floor, the larger kept
+        losses, state = train_pairs(one_ulp_away(initial, towards), x, targets, "two passes",
+                                    accumulate)
+        loss_floor = max(loss_floor, loss_distance(losses, two_losses))
+        update_floor = max(update_floor, update_difference(start, state, two_state))
+    fused = loss_distance(fused_losses, two_losses), update_difference(start, fused_state,
+                                                                       two_state)
+    plain = loss_distance(plain_losses, two_losses), update_difference(start, plain_state,
+                                                                       two_state)
+    print(f"losses, weights: floor {loss_floor:.2e}, {update_floor:.2e}; "
+          f"fused {fused[0]:.2e}, {fused[1]:.2e}; plain {plain[0]:.2e}, {plain[1]:.2e}")
+    assert len(set(two_losses)) == 4  # the steps changed the model
+    assert loss_floor > 0 and update_floor > 0  # the nudge reached the losses and weights
     # The first two losses come before any fused gradient reached the weights: identical.
     assert fused_losses[:2] == pytest.approx(two_losses[:2], rel=1e-7, abs=0)
-    assert fused_losses == pytest.approx(two_losses, rel=1e-4)
-    assert len(set(two_losses)) == 4  # the steps changed the model
-    assert update_difference(initial.state_dict(), fused_state, two_state) < 1e-2
-    assert abs(plain_losses[2] - two_losses[2]) > 1e-3 * two_losses[2]
-    assert update_difference(initial.state_dict(), plain_state, two_state) > 0.1
+    assert fused[0] <= loss_floor and fused[1] <= update_floor
+    assert plain[0] > REAL_DIFFERENCE * loss_floor and plain[1] > REAL_DIFFERENCE * update_floor
