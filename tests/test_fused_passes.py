@@ -137,8 +137,13 @@ def one_ulp_away(model: nn.Module, towards: float) -> nn.Module:
     return nudged
 
 
-def loss_distance(losses: list[float], reference: list[float]) -> float:
-    return max(abs(got - want) / want for got, want in zip(losses, reference, strict=True))
+def distances(run, reference, start: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """How far a training ``run`` (losses, weights) is from ``reference``: the largest relative
+    difference of its losses, and ``update_difference`` of its weights' change."""
+    (losses, state), (reference_losses, reference_state) = run, reference
+    loss = max(abs(got - want) / want for got, want in zip(losses, reference_losses,
+                                                           strict=True))
+    return loss, update_difference(start, state, reference_state)
 
 
 @pytest.mark.parametrize("accumulate", [False, True], ids=["corrected", "released"])
@@ -153,21 +158,16 @@ def test_fused_steps_train_as_the_two_pass_steps_do(batch, accumulate):
     x, targets = batch
     initial = acoseg(seed=3)
     results = {step: train_pairs(initial, x, targets, step, accumulate) for step in STEPS}
-    (two_losses, two_state), (fused_losses, fused_state), (plain_losses, plain_state) = (
-        results[step] for step in STEPS)
-    start = initial.state_dict()
-    loss_floor = update_floor = 0.0
-    for towards in (float("inf"), float("-inf")):  # two samples of the floor, the larger kept
-        losses, state = train_pairs(one_ulp_away(initial, towards), x, targets, "two passes",
-                                    accumulate)
-        loss_floor = max(loss_floor, loss_distance(losses, two_losses))
-        update_floor = max(update_floor, update_difference(start, state, two_state))
-    fused = loss_distance(fused_losses, two_losses), update_difference(start, fused_state,
-                                                                       two_state)
-    plain = loss_distance(plain_losses, two_losses), update_difference(start, plain_state,
-                                                                       two_state)
+    two_passes, start = results["two passes"], initial.state_dict()
+    floors = [distances(train_pairs(one_ulp_away(initial, towards), x, targets, "two passes",
+                                    accumulate), two_passes, start)
+              for towards in (float("inf"), float("-inf"))]  # two samples, the larger kept
+    loss_floor, update_floor = (max(column) for column in zip(*floors, strict=True))
+    fused = distances(results["fused"], two_passes, start)
+    plain = distances(results["one plain pass"], two_passes, start)
     print(f"losses, weights: floor {loss_floor:.2e}, {update_floor:.2e}; "
           f"fused {fused[0]:.2e}, {fused[1]:.2e}; plain {plain[0]:.2e}, {plain[1]:.2e}")
+    two_losses, fused_losses = two_passes[0], results["fused"][0]
     assert len(set(two_losses)) == 4  # the steps changed the model
     assert loss_floor > 0 and update_floor > 0  # the nudge reached the losses and weights
     # The first two losses come before any fused gradient reached the weights: identical.
