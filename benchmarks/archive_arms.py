@@ -27,9 +27,9 @@ SETTINGS = {"protocol": "paper", "on_bad_image": "fail"}
 
 
 def run_arm(arm: str, fmt: str, archives: list[Path], work: Path, workers: int) -> dict:
-    from weaklesion.archives import unpack
-    from weaklesion.atomic import atomic_path
-    from weaklesion.preprocess import preprocess, source_listing
+    from weaklesion.datasets.preprocess import preprocess, source_listing
+    from weaklesion.raw.unpack import unpack
+    from weaklesion.utilities.atomic import atomic_path
 
     seconds: dict[str, float] = {}
     source: list[str] | Path = [str(p) for p in archives]

@@ -100,7 +100,7 @@ def deeplesion_archives(cache: Path, archives: int, slices: int) -> list[Path]:
 
 
 def ham_archives(cache: Path, lesions: int) -> list[Path]:
-    from weaklesion.demo import DEMO_FILES
+    from weaklesion.datasets.demo import DEMO_FILES
 
     folder = demo_archives(cache, lesions, 600, 450)
     return [folder / name for name in DEMO_FILES]

@@ -6,7 +6,7 @@ On the demo-like patches and ellipse targets of the synthetic HAM10000-layout da
 by the workflow's stages once and cached), for A1+L at the paper's batch of 10 and both
 geometries:
 
-- the workflow's own training step (weaklesion.training: Batches, step_terms, Adam) with
+- the workflow's own training step (weaklesion.training.steps: Batches, step_terms, Adam) with
   timers around the data path (index, normalise, pad, targets) and around
   forward+loss, backward and the optimiser step; the share outside those three is reported;
 - building one batch our way (tensors already in memory) vs the reference's per-sample way
@@ -29,8 +29,8 @@ def demo_arrays(cache: Path, source: tuple[int, int, int], lesions: int, k: int)
     ``source`` = (lesions, width, height)."""
     from bench_grabcut import prepared_stores
 
-    from weaklesion.h5store import read_arrays
-    from weaklesion.training import LesionArrays
+    from weaklesion.datasets.patch_store import read_arrays
+    from weaklesion.splits.arrays import LesionArrays
 
     stores = prepared_stores(cache, *source, usable_cores())
     images = read_arrays(stores / "data.h5", ["image"])["image"][:lesions]
@@ -40,12 +40,13 @@ def demo_arrays(cache: Path, source: tuple[int, int, int], lesions: int, k: int)
 
 
 def settings_for(geometry: str, encoder: str, k: int, pad_mode: str = "zero"):
-    from weaklesion.schedules import paper_schedule
-    from weaklesion.training import TrainSettings
+    from weaklesion.training.schedules import paper_schedule
+    from weaklesion.training.settings import TrainSettings
 
     return TrainSettings(model="A1+L", encoder=encoder, encoder_weights=None, num_clusters=k,
                          geometry=geometry, channel_order="rgb", pad_mode=pad_mode,
-                         schedule=paper_schedule("A1+L", "ham10000"), seed=0)
+                         schedule=paper_schedule("A1+L", "ham10000"), seed=0,
+                         protocol="corrected")
 
 
 def step_shares(arrays, settings, batch: int, steps: int, warmup: int) -> dict[str, float]:
@@ -54,8 +55,8 @@ def step_shares(arrays, settings, batch: int, steps: int, warmup: int) -> dict[s
     so that it is never the difference of two independent medians)."""
     import torch
 
-    from weaklesion.models import build_model
-    from weaklesion.training import Batches, _step_rows, mask_loss_scale, step_terms
+    from weaklesion.models.registry import build_model
+    from weaklesion.training.steps import Batches, _step_rows, mask_loss_scale, step_terms
 
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -105,8 +106,8 @@ def batch_build_times(arrays, stems, settings, batch: int,
     import reference_loader
     import torch
 
-    from weaklesion.geometry import get_geometry
-    from weaklesion.training import Batches
+    from weaklesion.models.canvas import get_geometry
+    from weaklesion.training.steps import Batches
 
     geometry = get_geometry(settings.geometry)
     batches = Batches(arrays, settings, torch.device("cpu"))

@@ -23,7 +23,7 @@ import yaml
 from harness import REPO, Result, base_parser, finish
 from snakemake_runs import completed_run
 
-from weaklesion.schedules import resolve_schedule
+from weaklesion.training.schedules import resolve_schedule
 
 DEMO_CONFIG = REPO / "config" / "config.yaml"
 EPOCHS_RECORD = REPO / "benchmarks" / "results" / "demo_epochs.json"

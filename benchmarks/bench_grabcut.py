@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> Result:
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
-    from weaklesion.h5store import read_arrays
-    from weaklesion.recist import GRABCUT_ITERATIONS
-    from weaklesion.targets import grabcut_masks, write_grabcut_targets
+    from weaklesion.datasets.patch_store import read_arrays
+    from weaklesion.weak_labels.grabcut import GRABCUT_ITERATIONS
+    from weaklesion.weak_labels.targets import grabcut_masks, write_grabcut_targets
 
     workers = usable_cores()
     stores = prepared_stores(args.cache, args.lesions, args.width, args.height, workers)

@@ -1,4 +1,5 @@
-"""Throughput of ``weaklesion.metrics.lesion_metrics`` against a per-image reference loop.
+"""Throughput of ``weaklesion.evaluation.metrics.lesion_metrics`` against a per-image reference
+loop.
 
     .venv/bin/python benchmarks/bench_metrics.py [--lesions 10000] [--size 120]
 
@@ -29,7 +30,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from harness import Result, Target, base_parser, finish, one_core  # noqa: E402
 from test_metrics import ellipse, perturbed, reference_table  # noqa: E402
 
-from weaklesion.metrics import METRIC_COLUMNS, lesion_metrics  # noqa: E402
+from weaklesion.evaluation.metrics import METRIC_COLUMNS, lesion_metrics  # noqa: E402
 
 
 def lesion_like_pairs(rng: np.random.Generator, n: int, size: int):
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> Result:
                 f"({int(pred.any(axis=(1, 2)).sum()):,} with a prediction), one core, CPU "
                 f"seconds; ours best of {args.repeats}, the reference once"),
         table=[
-            {"implementation": "weaklesion.metrics.lesion_metrics (numba kernels)",
+            {"implementation": "weaklesion.evaluation.metrics.lesion_metrics (numba kernels)",
              "CPU seconds": f"{ours:.2f}", "lesions/s": f"{n / ours:,.0f}"},
             {"implementation": "per-image reference (skimage canny(u8, 1, 1), medpy-style "
                                "Hausdorff)",

@@ -44,7 +44,7 @@ def random_cases(recipe: str, count: int, rng: np.random.Generator) -> list[tupl
 
 def deeplesion_store(path: Path, lesions: int, rng: np.random.Generator) -> None:
     from weaklesion.datasets.base import Lesion, WeakLabel
-    from weaklesion.h5store import PatchWriter, write_attrs
+    from weaklesion.datasets.patch_store import PatchWriter, write_attrs
 
     with h5py.File(path, "w") as h5:
         write_attrs(h5, fmt="deeplesion", dataset="bench", settings={"protocol": "paper"},
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> Result:
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
-    from weaklesion.targets import RELEASED_RECIPES, draw_released_target, write_ellipse_targets
+    from weaklesion.ellipses.drawing import RELEASED_RECIPES, draw_released_target
+    from weaklesion.weak_labels.targets import write_ellipse_targets
 
     rng = np.random.default_rng(0)
     workers = usable_cores()

@@ -1,6 +1,6 @@
 """GPU check: training throughput and peak memory of the paper's networks at both geometries.
 
-Runs the workflow's own training step (weaklesion.training: normalisation, padding, the
+Runs the workflow's own training step (weaklesion.training.steps: normalisation, padding, the
 ``train.precision`` arithmetic, channels_last, the model's loss) on synthetic in-memory
 batches, so it needs no dataset. Prints one row per model × geometry × precision and an
 estimate of the paper grid's wall time (3 datasets × 3 models × 3 seeds) on this card.
@@ -20,17 +20,12 @@ import time
 import numpy as np
 import torch
 
-from weaklesion.fast_paths import EAGER, FastPaths, compiled
-from weaklesion.models import build_model
-from weaklesion.schedules import paper_schedule
-from weaklesion.training import (
-    Batches,
-    BatchSteps,
-    LesionArrays,
-    TrainSettings,
-    mask_loss_scale,
-    validate,
-)
+from weaklesion.models.registry import build_model
+from weaklesion.splits.arrays import LesionArrays
+from weaklesion.training.fast_paths import EAGER, FastPaths, compiled
+from weaklesion.training.schedules import paper_schedule
+from weaklesion.training.settings import TrainSettings
+from weaklesion.training.steps import Batches, BatchSteps, mask_loss_scale, validate
 
 # Lesions per dataset in the paper's splits (train, val+test), for the grid estimate.
 PAPER_DATASETS = {"ham10000": (7008, 3004), "lits": (11522, 4940), "deeplesion": (22919, 9816)}
@@ -72,7 +67,7 @@ def bench_settings(model_name: str, geometry: str, encoder: str, precision: str
     return TrainSettings(model=model_name, encoder=encoder, encoder_weights=None,
                          num_clusters=45, geometry=geometry, channel_order="rgb",
                          pad_mode="zero", schedule=paper_schedule(model_name, "ham10000"),
-                         seed=0, precision=precision)
+                         seed=0, protocol="corrected", precision=precision)
 
 
 def new_model(settings: TrainSettings, device: torch.device, seed: int = 0):

@@ -20,8 +20,8 @@ import torch
 from gpu_check import bench_settings, new_model, step_label, synchronise, synthetic
 from harness import child_env
 
-from weaklesion.fast_paths import FastPaths, compiled
-from weaklesion.training import Batches, BatchSteps
+from weaklesion.training.fast_paths import FastPaths, compiled
+from weaklesion.training.steps import Batches, BatchSteps
 
 GPU_GRID = Path(__file__).resolve().parent / "gpu_grid.py"
 

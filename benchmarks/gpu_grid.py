@@ -10,7 +10,7 @@ the record written after each:
 
 1. Steps: training images/s, peak memory and first-step seconds of the workflow's own steps
    (``training.BatchSteps``) per model × geometry × precision, eager, replayed from CUDA
-   graphs, and for ACoseg with its pairs fused (``weaklesion.fused_passes``); the
+   graphs, and for ACoseg with its pairs fused (``weaklesion.training.fused_passes``); the
    validation's images/s at the default batch and at larger ones.
 2. Results unchanged: validation curves of the fastest steps against eager ones
    (``gpu_parity``), in the first of ``--parity-precision`` (fp32, the paper's).
@@ -44,8 +44,8 @@ from gpu_concurrency import processes_sharing, seeds_in_one_process  # noqa: E40
 from gpu_parity import parity  # noqa: E402
 from grid_projection import MODELS, projection, run_hours  # noqa: E402
 
-from weaklesion.fast_paths import EAGER, FastPaths  # noqa: E402
-from weaklesion.schedules import paper_schedule  # noqa: E402
+from weaklesion.training.fast_paths import EAGER, FastPaths  # noqa: E402
+from weaklesion.training.schedules import paper_schedule  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- gpu-grid:begin — written by `bash benchmarks/gpu_grid.sh` -->"
@@ -381,7 +381,7 @@ def render(record: dict) -> str:
     lines += ["", "Fastest: each model's fastest measured steps and validation batch "
               "(`gpus:` cuda_graphs, fused_pairs, compile, validation_batch_size). "
               "By priority: the order the workflow's job priorities give "
-              "(`weaklesion.scheduling`, longest expected run first); efficiency: total ÷ "
+              "(`weaklesion.workflow.resources`, longest expected run first); efficiency: total ÷ "
               "slots against that makespan; bound: what no order beats, the larger of total "
               "÷ slots and the longest run.", "", END]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Are the results unchanged? Validation curves of the fast steps against the eager steps.
 
-Each model is trained by ``weaklesion.training.train`` itself for a few epochs on a
+Each model is trained by ``weaklesion.training.loop.train`` itself for a few epochs on a
 demo-sized synthetic set (168 training and 48 validation lesions, resnet18 from random
 weights, compact geometry, the paper's schedules), four times from the same initial weights
 and batch order: eagerly, eagerly again, with the fast paths, and eagerly with another seed.
@@ -19,9 +19,10 @@ import pandas as pd
 import torch
 from gpu_check import synthetic
 
-from weaklesion.fast_paths import EAGER, FastPaths
-from weaklesion.schedules import paper_schedule
-from weaklesion.training import TrainSettings, train
+from weaklesion.training.fast_paths import EAGER, FastPaths
+from weaklesion.training.loop import train
+from weaklesion.training.schedules import paper_schedule
+from weaklesion.training.settings import TrainSettings
 
 DEMO_SPLIT = {"train": 168, "val": 48}  # the demo's 240 images at 0.7 / 0.2
 CURVES = ("val_loss", "val_dice")
@@ -32,7 +33,8 @@ def demo_settings(model: str, precision: str, epochs: int, seed: int = 0) -> Tra
                                    patience=epochs + 1)
     return TrainSettings(model=model, encoder="resnet18", encoder_weights=None, num_clusters=6,
                          geometry="compact", channel_order="rgb", pad_mode="zero",
-                         schedule=schedule, seed=seed, precision=precision)
+                         schedule=schedule, seed=seed, protocol="corrected",
+                         precision=precision)
 
 
 def curves(model: str, precision: str, epochs: int, fast: FastPaths, device: torch.device,

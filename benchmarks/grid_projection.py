@@ -3,7 +3,7 @@
 The grid is 3 datasets × 3 models × 3 seeds = 27 runs. A run's time is its epochs × (training
 set / training images/s + the rest / evaluation images/s), at the rates ``gpu_check.py``
 measures. On N GPU slots Snakemake hands each free slot the ready run of highest priority,
-which the workflow sets to the run's expected length (``weaklesion.scheduling``). The
+which the workflow sets to the run's expected length (``weaklesion.workflow.resources``). The
 projection takes the runs in that order, in the DAG's order (dataset, model, seed: what equal
 priorities may give) and longest first by the measured times (what a good order reaches),
 and compares each makespan with the ideal, total ÷ N, and with the bound no order beats,
@@ -24,8 +24,11 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from weaklesion.config import RELEASE_LESIONS
-from weaklesion.scheduling import training_priority
+from weaklesion.datasets import adapter_class
+from weaklesion.workflow.resources import training_priority
+
+RELEASE_LESIONS = {fmt: adapter_class(fmt).release_lesions
+                   for fmt in ("ham10000", "lits", "deeplesion")}
 
 # Lesions in the paper's splits (train, val + test), for the projection.
 PAPER_DATASETS = {"ham10000": (7008, 3004), "lits": (11522, 4940), "deeplesion": (22919, 9816)}

@@ -249,7 +249,7 @@ def demo_archives(cache: Path, n_images: int, width: int, height: int) -> Path:
     folder = Path(cache) / f"demo-{n_images}-{width}x{height}"
     if not (folder / "manifest.tsv").is_file():
         run_python(["-c", "import sys; from pathlib import Path; "
-                    "from weaklesion.demo import write_demo_dataset; "
+                    "from weaklesion.datasets.demo import write_demo_dataset; "
                     "write_demo_dataset(Path(sys.argv[1]), n_images=int(sys.argv[2]), "
                     "width=int(sys.argv[3]), height=int(sys.argv[4]))",
                     str(folder), str(n_images), str(width), str(height)])

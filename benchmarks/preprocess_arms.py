@@ -36,12 +36,12 @@ STAGE_CHOICES = ("verify", "unpack", "locate", "preprocess", "ellipses", "cluste
 # What each stage's rule script imports; nothing else is loaded, so that a stage's memory is
 # what its rule's process needs.
 STAGE_MODULES = {
-    "verify": ("weaklesion.archives",),
-    "unpack": ("weaklesion.archives",),
-    "locate": ("weaklesion.preprocess",),
-    "preprocess": ("weaklesion.preprocess",),
-    "ellipses": ("weaklesion.targets",),
-    "clusters": ("pandas", "weaklesion.clustering"),
+    "verify": ("weaklesion.raw.verify",),
+    "unpack": ("weaklesion.raw.unpack",),
+    "locate": ("weaklesion.datasets.preprocess",),
+    "preprocess": ("weaklesion.datasets.preprocess",),
+    "ellipses": ("weaklesion.weak_labels.targets",),
+    "clusters": ("pandas", "weaklesion.weak_labels.clusters"),
 }
 
 
@@ -52,7 +52,7 @@ def ours(archives: Path, work: Path, workers: int, k: int,
     for stage in stages:
         for module in STAGE_MODULES[stage]:
             importlib.import_module(module)
-    from weaklesion.archives import read_manifest
+    from weaklesion.raw.manifest import read_manifest
 
     entries = read_manifest(archives / "manifest.tsv")
     paths = [archives / e.name for e in entries]
@@ -77,20 +77,20 @@ def ours(archives: Path, work: Path, workers: int, k: int,
 
 
 def _verify(entries, archives: Path):
-    from weaklesion.archives import verify_all
+    from weaklesion.raw.verify import verify_all
 
     return verify_all(entries, archives)
 
 
 def _unpack(paths: list[Path], unpacked: Path):
-    from weaklesion.archives import unpack
+    from weaklesion.raw.unpack import unpack
 
     return unpack(paths, unpacked, progress=False)
 
 
 def _locate(source, work: Path):
-    from weaklesion.atomic import atomic_path
-    from weaklesion.preprocess import source_listing
+    from weaklesion.datasets.preprocess import source_listing
+    from weaklesion.utilities.atomic import atomic_path
 
     listing = source_listing("ham10000", source, SETTINGS)
     with atomic_path(work / "source_files.tsv") as tmp:
@@ -98,7 +98,7 @@ def _locate(source, work: Path):
 
 
 def _preprocess(source, work: Path, workers: int) -> dict[str, int]:
-    from weaklesion.preprocess import preprocess
+    from weaklesion.datasets.preprocess import preprocess
 
     return preprocess(fmt="ham10000", root=source, settings=SETTINGS, dataset="bench",
                       data_h5=work / "data.h5", excluded_csv=work / "excluded.csv",
@@ -106,7 +106,7 @@ def _preprocess(source, work: Path, workers: int) -> dict[str, int]:
 
 
 def _ellipses(work: Path):
-    from weaklesion.targets import write_ellipse_targets
+    from weaklesion.weak_labels.targets import write_ellipse_targets
 
     return write_ellipse_targets(work / "data.h5", work / "ellipses.parquet",
                                  work / "targets.h5")
@@ -115,8 +115,8 @@ def _ellipses(work: Path):
 def _clusters(work: Path, k: int):
     import pandas as pd
 
-    from weaklesion.atomic import atomic_path
-    from weaklesion.clustering import cluster_ellipses
+    from weaklesion.utilities.atomic import atomic_path
+    from weaklesion.weak_labels.clusters import cluster_ellipses
 
     labels, centroids = cluster_ellipses(pd.read_parquet(work / "ellipses.parquet"), k)
     with atomic_path(work / "clusters.parquet") as tmp:
@@ -128,7 +128,7 @@ def _clusters(work: Path, k: int):
 def reference(archives: Path, work: Path, k: int) -> dict:
     import reference_preprocess
 
-    from weaklesion.archives import read_manifest
+    from weaklesion.raw.manifest import read_manifest
 
     seconds: dict[str, float] = {}
     zips = [archives / e.name for e in read_manifest(archives / "manifest.tsv")
@@ -147,7 +147,7 @@ def _decode(file) -> int:
     import cv2
     import numpy as np
 
-    from weaklesion.sources import read_bytes
+    from weaklesion.raw.sources import read_bytes
 
     flag = cv2.IMREAD_COLOR if file.member.endswith(".jpg") else cv2.IMREAD_UNCHANGED
     return cv2.imdecode(np.frombuffer(read_bytes(file), np.uint8), flag).size
@@ -161,9 +161,9 @@ def _single_threaded_opencv() -> None:
 
 def decode(archives: Path, workers: int) -> dict:
     """Read and decode every image and mask in the archives once, on ``workers`` processes."""
-    from weaklesion.archives import read_manifest
-    from weaklesion.parallel import WorkerPool
-    from weaklesion.sources import SourceTree
+    from weaklesion.raw.manifest import read_manifest
+    from weaklesion.raw.sources import SourceTree
+    from weaklesion.utilities.worker_pool import WorkerPool
 
     importlib.import_module("cv2")  # loaded before the clock and the fork, as in `ours`
 

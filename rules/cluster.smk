@@ -3,31 +3,28 @@
 
 rule cluster_ellipses:
     input:
-        ellipses="results/{dataset}/{protocol}/ellipses.parquet",
-        data="results/{dataset}/{protocol}/data.h5",
+        ellipses=f"{PROTOCOL}/ellipses.parquet",
+        data=f"{PROTOCOL}/data.h5",
     output:
-        clusters="results/{dataset}/{protocol}/clusters.parquet",
-        centroids="results/{dataset}/{protocol}/centroids.csv",
+        clusters=f"{PROTOCOL}/clusters.parquet",
+        centroids=f"{PROTOCOL}/centroids.csv",
     log:
         "logs/{dataset}/{protocol}/cluster_ellipses.log",
     conda:
         CONDA_ENV
     params:
-        k=cluster_count,
-        seed=cluster_seed,
+        k=PLAN.setting("k"),
+        seed=PLAN.setting("cluster_seed"),
     script:
         "../workflow_scripts/cluster_ellipses.py"
 
 
-# A k ablation's labels: the same clustering with k from the variant's name.
+# A k ablation's labels: the same clustering with the variant's k.
 use rule cluster_ellipses as cluster_ablation with:
     output:
-        clusters="results/{dataset}/{protocol}/ablations/k-{k}/clusters.parquet",
-        centroids="results/{dataset}/{protocol}/ablations/k-{k}/centroids.csv",
+        clusters=f"{ABLATION}/clusters.parquet",
+        centroids=f"{ABLATION}/centroids.csv",
     log:
-        "logs/{dataset}/{protocol}/ablations/k-{k}/cluster_ellipses.log",
+        "logs/{dataset}/{protocol}/ablations/{variant}/cluster_ellipses.log",
     wildcard_constraints:
-        k=r"\d+",
-    params:
-        k=ablated_k,
-        seed=cluster_seed,
+        variant=r"k-\d+",

@@ -10,19 +10,19 @@ localrules:
 
 rule compare_models:
     input:
-        metrics=all_run_metrics(),
+        metrics=PLAN.run_metrics(),
     output:
-        comparisons_md="results/tables/comparisons.md",
-        comparisons_csv="results/tables/comparisons.csv",
+        comparisons_md=f"{TABLES}/comparisons.md",
+        comparisons_csv=f"{TABLES}/comparisons.csv",
         comparisons_html=report(
-            "results/tables/comparisons.html",
+            f"{TABLES}/comparisons.html",
             caption="../report/comparisons.rst",
             category="Tables",
         ),
-        ablations_md="results/tables/ablations.md",
-        ablations_csv="results/tables/ablations.csv",
+        ablations_md=f"{TABLES}/ablations.md",
+        ablations_csv=f"{TABLES}/ablations.csv",
         ablations_html=report(
-            "results/tables/ablations.html",
+            f"{TABLES}/ablations.html",
             caption="../report/ablations.rst",
             category="Tables",
         ),
@@ -31,23 +31,23 @@ rule compare_models:
     conda:
         CONDA_ENV
     params:
-        formats=dataset_formats(),
-        ablation_defaults=ablation_defaults(),
+        formats=PLAN.formats(),
+        ablation_defaults=PLAN.ablation_defaults(),
     script:
         "../workflow_scripts/compare_models.py"
 
 
 rule figure_comparisons:
     input:
-        comparisons="results/tables/comparisons.csv",
+        comparisons=f"{TABLES}/comparisons.csv",
     output:
         png=report(
-            "results/figures/{dataset}/comparisons.png",
+            f"{DATASET_FIGURES}/comparisons.png",
             caption="../report/figure_comparisons.rst",
             category="Figures",
             subcategory="{dataset}",
         ),
-        pdf="results/figures/{dataset}/comparisons.pdf",
+        pdf=f"{DATASET_FIGURES}/comparisons.pdf",
     log:
         "logs/{dataset}/figure_comparisons.log",
     conda:
@@ -58,16 +58,16 @@ rule figure_comparisons:
 
 rule figure_ablation:
     input:
-        metrics=ablation_runs,
-        ablations="results/tables/ablations.csv",
+        metrics=PLAN.ablation_metrics,
+        ablations=f"{TABLES}/ablations.csv",
     output:
         png=report(
-            "results/figures/{dataset}/{protocol}/ablation_{setting}.png",
+            f"{FIGURES}/ablation_{{setting}}.png",
             caption="../report/figure_ablation.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/{protocol}/ablation_{setting}.pdf",
+        pdf=f"{FIGURES}/ablation_{{setting}}.pdf",
     log:
         "logs/{dataset}/{protocol}/figure_ablation_{setting}.log",
     wildcard_constraints:
@@ -75,6 +75,6 @@ rule figure_ablation:
     conda:
         CONDA_ENV
     params:
-        default=ablation_default,
+        default=PLAN.ablation_default,
     script:
         "../workflow_scripts/figure_ablation.py"

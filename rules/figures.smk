@@ -11,23 +11,23 @@ localrules:
 
 rule figure_clusters:
     input:
-        data="results/{dataset}/{protocol}/data.h5",
-        clusters="results/{dataset}/{protocol}/clusters.parquet",
+        data=f"{PROTOCOL}/data.h5",
+        clusters=f"{PROTOCOL}/clusters.parquet",
     output:
         png=report(
-            "results/figures/{dataset}/{protocol}/clusters.png",
+            f"{FIGURES}/clusters.png",
             caption="../report/figure_clusters.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/{protocol}/clusters.pdf",
+        pdf=f"{FIGURES}/clusters.pdf",
         scatter_png=report(
-            "results/figures/{dataset}/{protocol}/cluster_parameters.png",
+            f"{FIGURES}/cluster_parameters.png",
             caption="../report/figure_cluster_parameters.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        scatter_pdf="results/figures/{dataset}/{protocol}/cluster_parameters.pdf",
+        scatter_pdf=f"{FIGURES}/cluster_parameters.pdf",
     log:
         "logs/{dataset}/{protocol}/figure_clusters.log",
     conda:
@@ -38,39 +38,39 @@ rule figure_clusters:
 
 rule figure_segmentations:
     input:
-        data="results/{dataset}/{protocol}/data.h5",
-        targets="results/{dataset}/{protocol}/targets.h5",
-        reference=figure_reference,
-        predictions=first_seed_runs("test_predictions.h5"),
+        data=f"{PROTOCOL}/data.h5",
+        targets=f"{PROTOCOL}/targets.h5",
+        reference=PLAN.figure_reference,
+        predictions=PLAN.run_files("test_predictions.h5", first_seed=True),
     output:
         png=report(
-            "results/figures/{dataset}/{protocol}/segmentations.png",
+            f"{FIGURES}/segmentations.png",
             caption="../report/figure_segmentations.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/{protocol}/segmentations.pdf",
+        pdf=f"{FIGURES}/segmentations.pdf",
     log:
         "logs/{dataset}/{protocol}/figure_segmentations.log",
     conda:
         CONDA_ENV
     params:
-        reference_name=figure_reference_name,
+        reference_name=PLAN.figure_reference_name,
     script:
         "../workflow_scripts/figure_segmentations.py"
 
 
 rule figure_training_curves:
     input:
-        histories=all_runs("history.csv"),
+        histories=PLAN.run_files("history.csv"),
     output:
         png=report(
-            "results/figures/{dataset}/{protocol}/training_curves.png",
+            f"{FIGURES}/training_curves.png",
             caption="../report/figure_training_curves.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/{protocol}/training_curves.pdf",
+        pdf=f"{FIGURES}/training_curves.pdf",
     log:
         "logs/{dataset}/{protocol}/figure_training_curves.log",
     conda:
@@ -81,15 +81,15 @@ rule figure_training_curves:
 
 rule figure_metric_distributions:
     input:
-        metrics=all_runs("metrics.parquet"),
+        metrics=PLAN.run_files("metrics.parquet"),
     output:
         png=report(
-            "results/figures/{dataset}/{protocol}/metric_distributions.png",
+            f"{FIGURES}/metric_distributions.png",
             caption="../report/figure_metric_distributions.rst",
             category="Figures",
             subcategory="{dataset} ({protocol})",
         ),
-        pdf="results/figures/{dataset}/{protocol}/metric_distributions.pdf",
+        pdf=f"{FIGURES}/metric_distributions.pdf",
     log:
         "logs/{dataset}/{protocol}/figure_metric_distributions.log",
     conda:

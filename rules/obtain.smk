@@ -1,5 +1,6 @@
 # Stage 1: obtain the raw files and check them before anything reads them.
 # Downloads run on the submitting host: cluster compute nodes often have no internet.
+from weaklesion.datasets.demo import DEMO_FILES
 
 
 localrules:
@@ -9,47 +10,47 @@ localrules:
 
 rule make_demo_dataset:
     output:
-        archives=expand("resources/{{dataset}}/archives/{name}", name=DEMO_FILES),
-        manifest="resources/{dataset}/archives/manifest.tsv",
+        archives=expand(f"{ARCHIVES}/{{name}}", name=DEMO_FILES, allow_missing=True),
+        manifest=f"{ARCHIVES}/manifest.tsv",
     log:
         "logs/{dataset}/make_demo_dataset.log",
     wildcard_constraints:
-        dataset=DEMO_DATASETS,
+        dataset=datasets_from("generated"),
     conda:
         CONDA_ENV
     params:
-        options=demo_options,
+        options=PLAN.setting("demo"),
     script:
         "../workflow_scripts/make_demo_dataset.py"
 
 
 rule download_archive:
     output:
-        "resources/{dataset}/archives/{archive}",
+        f"{ARCHIVES}/{{archive}}",
     log:
         "logs/{dataset}/download/{archive}.log",
     wildcard_constraints:
-        dataset=DOWNLOAD_DATASETS,
+        dataset=datasets_from("archives"),
     conda:
         CONDA_ENV
     params:
-        entry=manifest_entry,
+        entry=PLAN.manifest_entry,
     script:
         "../workflow_scripts/download_archive.py"
 
 
 rule verify_archives:
     input:
-        manifest=manifest_file,
-        archives=archive_files,
+        manifest=PLAN.manifest_file,
+        archives=PLAN.archives,
     output:
-        verified="results/{dataset}/archives.tsv",
+        verified=f"{DATASET}/archives.tsv",
     log:
         "logs/{dataset}/verify_archives.log",
     conda:
         CONDA_ENV
     params:
-        archive_dir="resources/{dataset}/archives",
+        archive_dir=ARCHIVES,
     script:
         "../workflow_scripts/verify_archives.py"
 
@@ -57,10 +58,10 @@ rule verify_archives:
 # Only with `unpack: true` in a dataset's entry: otherwise the archives are read in place.
 rule unpack_archives:
     input:
-        verified="results/{dataset}/archives.tsv",
-        archives=archive_files,
+        verified=f"{DATASET}/archives.tsv",
+        archives=PLAN.archives,
     output:
-        tree=directory("resources/{dataset}/unpacked"),
+        tree=directory(UNPACKED),
     log:
         "logs/{dataset}/unpack_archives.log",
     conda:
@@ -71,16 +72,16 @@ rule unpack_archives:
 
 rule locate_source:
     input:
-        unpack(raw_inputs),
+        unpack(PLAN.raw_inputs),
     output:
-        listing="results/{dataset}/source_files.tsv",
+        listing=f"{DATASET}/source_files.tsv",
     log:
         "logs/{dataset}/locate_source.log",
     conda:
         CONDA_ENV
     params:
-        format=adapter_format,
-        root=raw_root,
-        settings=raw_file_settings,
+        format=PLAN.setting("format"),
+        root=PLAN.raw_root,
+        settings=PLAN.source_settings,
     script:
         "../workflow_scripts/locate_source.py"

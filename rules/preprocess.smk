@@ -4,12 +4,12 @@
 
 rule preprocess:
     input:
-        unpack(raw_inputs),
-        listing="results/{dataset}/source_files.tsv",
+        unpack(PLAN.raw_inputs),
+        listing=f"{DATASET}/source_files.tsv",
     output:
-        data="results/{dataset}/{protocol}/data.h5",
+        data=f"{PROTOCOL}/data.h5",
         excluded=report(
-            "results/{dataset}/{protocol}/excluded.csv",
+            f"{PROTOCOL}/excluded.csv",
             caption="../report/excluded.rst",
             category="Data",
             subcategory="{dataset} ({protocol})",
@@ -20,11 +20,11 @@ rule preprocess:
         CONDA_ENV
     threads: 8
     resources:
-        mem_mb=preprocess_mem_mb,
-        runtime=preprocess_runtime,
+        mem_mb=PLAN.preprocess_mem_mb,
+        runtime=PLAN.preprocess_runtime,
     params:
-        format=adapter_format,
-        root=raw_root,
-        settings=preprocessing,
+        format=PLAN.setting("format"),
+        root=PLAN.raw_root,
+        settings=PLAN.preprocess_settings,
     script:
         "../workflow_scripts/preprocess.py"

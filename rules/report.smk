@@ -9,7 +9,7 @@ localrules:
 rule config_used:
     output:
         config=report(
-            "results/provenance/config.yaml",
+            f"{PROVENANCE}/config.yaml",
             caption="../report/config.rst",
             category="Provenance",
         ),
@@ -26,7 +26,7 @@ rule config_used:
 rule software_versions:
     output:
         versions=report(
-            "results/provenance/software_versions.csv",
+            f"{PROVENANCE}/software_versions.csv",
             caption="../report/software_versions.rst",
             category="Provenance",
         ),

@@ -3,16 +3,16 @@
 
 rule split_dataset:
     input:
-        data="results/{dataset}/{protocol}/data.h5",
+        data=f"{PROTOCOL}/data.h5",
     output:
-        split="results/{dataset}/{protocol}/split.csv",
+        split=f"{PROTOCOL}/split.csv",
     log:
         "logs/{dataset}/{protocol}/split_dataset.log",
     conda:
         CONDA_ENV
     params:
-        format=adapter_format,
+        format=PLAN.setting("format"),
         protocol="{protocol}",
-        fractions=split_fractions,
+        fractions=PLAN.setting("split"),
     script:
         "../workflow_scripts/split_dataset.py"

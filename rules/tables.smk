@@ -8,21 +8,21 @@ localrules:
 
 rule make_tables:
     input:
-        summaries=all_summaries(),
-        comparisons="results/tables/comparisons.csv",
+        summaries=PLAN.summaries(),
+        comparisons=f"{TABLES}/comparisons.csv",
     output:
-        paper_md="results/tables/paper_table.md",
-        paper_tex="results/tables/paper_table.tex",
-        paper_csv="results/tables/paper_table.csv",
+        paper_md=f"{TABLES}/paper_table.md",
+        paper_tex=f"{TABLES}/paper_table.tex",
+        paper_csv=f"{TABLES}/paper_table.csv",
         paper_html=report(
-            "results/tables/paper_table.html",
+            f"{TABLES}/paper_table.html",
             caption="../report/paper_table.rst",
             category="Tables",
         ),
-        vs_paper_md="results/tables/vs_paper.md",
-        vs_paper_csv="results/tables/vs_paper.csv",
+        vs_paper_md=f"{TABLES}/vs_paper.md",
+        vs_paper_csv=f"{TABLES}/vs_paper.csv",
         vs_paper_html=report(
-            "results/tables/vs_paper.html",
+            f"{TABLES}/vs_paper.html",
             caption="../report/vs_paper.rst",
             category="Tables",
         ),
@@ -31,6 +31,6 @@ rule make_tables:
     conda:
         CONDA_ENV
     params:
-        formats=dataset_formats(),
+        formats=PLAN.formats(),
     script:
         "../workflow_scripts/make_tables.py"

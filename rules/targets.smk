@@ -3,35 +3,35 @@
 
 rule ellipse_targets:
     input:
-        data="results/{dataset}/{protocol}/data.h5",
+        data=f"{PROTOCOL}/data.h5",
     output:
-        ellipses="results/{dataset}/{protocol}/ellipses.parquet",
-        targets="results/{dataset}/{protocol}/targets.h5",
+        ellipses=f"{PROTOCOL}/ellipses.parquet",
+        targets=f"{PROTOCOL}/targets.h5",
     log:
         "logs/{dataset}/{protocol}/ellipse_targets.log",
     conda:
         CONDA_ENV
     threads: 8
     resources:
-        mem_mb=in_memory_mb,
-        runtime=grabcut_runtime,
+        mem_mb=PLAN.in_memory_mb,
+        runtime=PLAN.grabcut_runtime,
     script:
         "../workflow_scripts/ellipse_targets.py"
 
 
 rule grabcut_targets:
     input:
-        data="results/{dataset}/{protocol}/data.h5",
-        targets="results/{dataset}/{protocol}/targets.h5",
+        data=f"{PROTOCOL}/data.h5",
+        targets=f"{PROTOCOL}/targets.h5",
     output:
-        grabcut="results/{dataset}/{protocol}/grabcut.h5",
+        grabcut=f"{PROTOCOL}/grabcut.h5",
     log:
         "logs/{dataset}/{protocol}/grabcut_targets.log",
     conda:
         CONDA_ENV
     threads: 8
     resources:
-        mem_mb=in_memory_mb,
-        runtime=grabcut_runtime,
+        mem_mb=PLAN.in_memory_mb,
+        runtime=PLAN.grabcut_runtime,
     script:
         "../workflow_scripts/grabcut_targets.py"

@@ -3,36 +3,33 @@
 
 rule train_model:
     input:
-        unpack(training_inputs),
+        unpack(PLAN.training_inputs),
     output:
-        model="results/{dataset}/{protocol}/{model}/seed{seed}/model.pt",
-        history="results/{dataset}/{protocol}/{model}/seed{seed}/history.csv",
+        model=f"{RUN}/model.pt",
+        history=f"{RUN}/history.csv",
     log:
-        "results/{dataset}/{protocol}/{model}/seed{seed}/train.log",
-    wildcard_constraints:
-        model=MODEL_REGEX,
-        seed=r"\d+",
-    priority: training_priority
+        f"{RUN}/train.log",
+    priority: PLAN.training_priority
     conda:
         CONDA_ENV
     threads: 4
     resources:
         gpu=1,
-        mem_mb=in_memory_mb,
-        runtime=training_runtime,
+        mem_mb=PLAN.in_memory_mb,
+        runtime=PLAN.training_runtime,
     params:
-        dataset=dataset_settings,
-        train=train_config,
-        target_name=training_target_name,
-        checkpoint_dir=checkpoint_folder,
+        dataset=PLAN.training_settings,
+        train=config["train"],
+        target_name=PLAN.setting("target"),
+        checkpoint_dir=PLAN.checkpoint_folder,
     script:
         "../workflow_scripts/train_model.py"
 
 
-# An ablation's runs: the same job with the ablated setting (common.smk: run_settings).
+# An ablation's runs: the same job with the ablated setting (Plan.run_settings).
 use rule train_model as train_ablation with:
     output:
-        model="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/model.pt",
-        history="results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/history.csv",
+        model=f"{ABLATION_RUN}/model.pt",
+        history=f"{ABLATION_RUN}/history.csv",
     log:
-        "results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}/train.log",
+        f"{ABLATION_RUN}/train.log",

@@ -8,7 +8,7 @@ localrules:
 
 rule fetch_encoder_weights:
     output:
-        weights="resources/weights/{encoder}.{weights}.pt",
+        weights=WEIGHTS,
     log:
         "logs/weights/{encoder}.{weights}.log",
     conda:

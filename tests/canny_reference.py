@@ -4,7 +4,7 @@ The released code calls ``skimage.feature.canny(mask, low_threshold=1, high_thre
 a uint8 0/1 mask under scikit-image 0.18.1. This module writes that call out step by step, as
 0.18.1 computes it, so that the tests do not depend on the installed scikit-image, whose
 Canny has since changed (``sqrt(i*i + j*j)`` instead of ``hypot``, a float32 low threshold).
-It is the reference that ``weaklesion.canny``'s compiled kernel is checked against; it
+It is the reference that ``weaklesion.evaluation.canny``'s compiled kernel is checked against; it
 reproduces the released code's own edge maps (``tests/data/paper_metrics_vectors.npz``).
 """
 

@@ -28,10 +28,15 @@ import h5py
 import pandas as pd
 import pytest
 import torch
-from test_workflow_models import tiny_training_config
-from workflow_helpers import REPO_ROOT, copy_tree, copy_workflow, run_snakemake
+from workflow_helpers import (
+    REPO_ROOT,
+    copy_tree,
+    copy_workflow,
+    run_snakemake,
+    tiny_training_config,
+)
 
-from weaklesion.checkpoints import read_checkpoint
+from weaklesion.training.checkpoints import read_checkpoint
 
 MODEL_RUN = "results/demo/paper/A1/seed0"
 # The data half plus the weak targets: everything training reads.
@@ -165,7 +170,7 @@ def wait_until(condition: Callable[[], object], run: BackgroundRun, what: str,
 
 
 def temporary_files(folder: Path) -> list[Path]:
-    """What ``weaklesion.atomic`` writes before the rename: ``.<name>.tmp-*``."""
+    """What ``weaklesion.utilities.atomic`` writes before the rename: ``.<name>.tmp-*``."""
     return sorted(p for p in folder.rglob(".*.tmp-*"))
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from weaklesion import PATCH_SIZE
-from weaklesion.clustering import cluster_ellipses
 from weaklesion.datasets.base import Lesion, WeakLabel
-from weaklesion.h5store import PatchWriter, write_attrs, write_masks
-from weaklesion.metrics import lesion_metrics
-from weaklesion.recist import Ellipse, fit_ellipse_to_mask, mask_iou, rasterise_ellipse
-from weaklesion.targets import write_ellipse_targets
+from weaklesion.datasets.patch_store import PatchWriter, write_attrs, write_masks
+from weaklesion.ellipses.fitting import Ellipse, fit_ellipse_to_mask, mask_iou, rasterise_ellipse
+from weaklesion.evaluation.metrics import lesion_metrics
+from weaklesion.weak_labels.clusters import cluster_ellipses
+from weaklesion.weak_labels.targets import write_ellipse_targets
 
 N_LESIONS = 24
 K = 3
@@ -122,7 +122,7 @@ def write_data(path: Path, kind: str, ids: list[str], ellipses: np.ndarray,
     masks = np.stack([irregular_mask(e) for e in ellipses]) if has_masks else None
     with h5py.File(path, "w") as h5:
         write_attrs(h5, fmt="ham10000" if has_masks else "deeplesion", dataset=kind,
-                    settings={})
+                    settings={"protocol": "paper"})
         writer = PatchWriter(h5, has_masks=has_masks, has_recist=not has_masks)
         for i, lesion_id in enumerate(ids):
             if has_masks:
@@ -172,7 +172,8 @@ def history_table(model: str, seed: int) -> pd.DataFrame:
 
 def write_figure_inputs(root: Path, kind: str = "ham", models=MODELS, seeds=SEEDS,
                         n: int = N_LESIONS, seed: int = 0) -> FigureInputs:
-    """Every file the figure rules read, under ``root`` laid out as ``results/<dataset>``."""
+    """Every file the figure rules read, under ``root`` laid out as
+    ``results/<dataset>/<protocol>``."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     ids = [f"{kind}_{i:03d}" for i in range(n)]

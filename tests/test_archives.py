@@ -14,17 +14,11 @@ import pandas as pd
 import pytest
 from http_fixture_server import FixtureServer
 
-from weaklesion.archives import (
-    ManifestEntry,
-    download,
-    download_all,
-    manifest_path,
-    read_manifest,
-    unpack,
-    verify,
-    verify_all,
-)
 from weaklesion.errors import ChecksumError, ConfigError, MissingFilesError, WeaklesionError
+from weaklesion.raw.download import download
+from weaklesion.raw.manifest import ManifestEntry, manifest_path, read_manifest
+from weaklesion.raw.unpack import unpack
+from weaklesion.raw.verify import file_md5, verify, verify_all
 
 MiB = 1 << 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -221,12 +215,46 @@ def test_entry_without_url_says_where_to_put_the_file(tmp_path):
     assert str(tmp_path / "DL_info.csv") in str(caught.value)
 
 
-def test_download_all_lists_every_manual_file_before_downloading(server, payload, tmp_path):
-    url = server.add("/a.zip", payload)
-    entries = [entry_for("a.zip", payload, url), ManifestEntry("x.csv"), ManifestEntry("y.csv")]
-    with pytest.raises(MissingFilesError, match=r"x\.csv(.|\n)*y\.csv"):
-        download_all(entries, tmp_path, progress=False)
-    assert server.requests == []
+def counted_hashing(monkeypatch) -> list[str]:
+    """The names of the files weaklesion.raw.verify hashes from now on."""
+    hashed = []
+
+    def counting(path, **kwargs):
+        hashed.append(Path(path).name)
+        return file_md5(path, **kwargs)
+
+    monkeypatch.setattr("weaklesion.raw.verify.file_md5", counting)
+    return hashed
+
+
+def test_a_download_is_not_hashed_again_by_verification(server, payload, tmp_path,
+                                                         monkeypatch):
+    entry = entry_for("a.zip", payload, server.add("/a.zip", payload))
+    hashed = counted_hashing(monkeypatch)
+    fetch(entry, tmp_path)
+    table = verify_all([entry], tmp_path)
+    assert table["md5"].tolist() == [entry.md5]
+    assert hashed == [] and not table["hashed_now"].any()  # hashed as it was written
+
+
+def test_a_placed_file_is_hashed_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    good, other = b"abcdef", b"abcdeX"
+    entry = ManifestEntry("f.bin", size=6, md5=hashlib.md5(good).hexdigest())
+    path = tmp_path / "f.bin"
+    path.write_bytes(good)
+    hashed = counted_hashing(monkeypatch)
+    assert verify_all([entry], tmp_path)["hashed_now"].tolist() == [True]
+    again = verify_all([entry], tmp_path)
+    assert again["md5"].tolist() == [entry.md5] and again["hashed_now"].tolist() == [False]
+    assert hashed == ["f.bin"]
+    os.utime(path)  # touched, as Snakemake touches its outputs: the same file
+    assert verify_all([entry], tmp_path)["hashed_now"].tolist() == [False]
+    replacement = tmp_path / "f.bin.new"
+    replacement.write_bytes(other)
+    os.replace(replacement, path)  # replaced by another file of the same size
+    with pytest.raises(ChecksumError, match=hashlib.md5(other).hexdigest()):
+        verify_all([entry], tmp_path)
+    assert hashed == ["f.bin", "f.bin"]
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -252,11 +280,12 @@ def test_verify_all_table_and_missing_files_together(tmp_path):
     a_md5 = hashlib.md5(b"aaa").hexdigest()
     entries = [ManifestEntry("a.zip", 3, a_md5, "https://example.org/a"), ManifestEntry("b.csv")]
     table = verify_all(entries, tmp_path)
-    assert list(table.columns) == ["name", "size", "md5", "expected_md5", "status"]
+    assert list(table.columns) == ["name", "size", "md5", "expected_md5", "status",
+                                   "hashed_now"]
     assert table.drop(columns="expected_md5").to_dict("records") == [
-        {"name": "a.zip", "size": 3, "md5": a_md5, "status": "verified"},
+        {"name": "a.zip", "size": 3, "md5": a_md5, "status": "verified", "hashed_now": True},
         {"name": "b.csv", "size": 2, "md5": hashlib.md5(b"bb").hexdigest(),
-         "status": "no-checksum"},
+         "status": "no-checksum", "hashed_now": True},
     ]
     assert table["expected_md5"].iloc[0] == a_md5
     assert pd.isna(table["expected_md5"].iloc[1])

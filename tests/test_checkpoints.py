@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from weaklesion.checkpoints import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from weaklesion.errors import MissingFilesError, WeaklesionError
-from weaklesion.losses import compute_loss
-from weaklesion.models import MODEL_NAMES, build_model
+from weaklesion.models import MODEL_NAMES
+from weaklesion.models.registry import build_model
+from weaklesion.training.checkpoints import (
+    FORMAT,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from weaklesion.training.losses import compute_loss
 
 K = 3
 

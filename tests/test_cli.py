@@ -17,7 +17,7 @@ from conftest import REPO_ROOT
 from training_helpers import disc, disc_image, train_tiny_model
 
 from weaklesion.cli import main
-from weaklesion.metrics import METRIC_COLUMNS
+from weaklesion.evaluation.metrics import METRIC_COLUMNS
 
 
 def weaklesion(*args: str | Path) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from weaklesion.cli import main
-from weaklesion.h5store import write_attrs
+from weaklesion.datasets.patch_store import write_attrs
 
 TABLE_FILES = sorted([
     "paper_table.csv", "paper_table.html", "paper_table.md", "paper_table.tex",
@@ -52,7 +52,8 @@ def results_folder(root: Path) -> Path:
     results = root / "results"
     (results / "ham" / "paper").mkdir(parents=True)
     with h5py.File(results / "ham" / "paper" / "data.h5", "w") as h5:
-        write_attrs(h5, fmt="ham10000", dataset="ham", settings={"format": "ham10000"})
+        write_attrs(h5, fmt="ham10000", dataset="ham",
+                    settings={"format": "ham10000", "protocol": "paper"})
     for seed, iou in enumerate([80.0, 82.0, 84.0]):
         write_run(results, "ham", "A1", seed, iou)
         write_run(results, "ham", "A1+L", seed, iou + 1)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weaklesion.clustering import cluster_ellipses
+from weaklesion.ellipses.fitting import ELLIPSE_COLUMNS
 from weaklesion.errors import ConfigError
-from weaklesion.recist import ELLIPSE_COLUMNS
+from weaklesion.weak_labels.clusters import cluster_ellipses
 
 # Three well separated kinds of ellipse: small round left, large wide right, tall at 90°.
 BLOB_CENTRES = np.array([

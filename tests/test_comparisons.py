@@ -13,24 +13,20 @@ import pytest
 from conftest import run_rule_script
 from scipy import stats
 
-from weaklesion.comparison_tables import (
-    OUTPUT_FILES,
-    comparisons_markdown,
-    paper_claim_lines,
-    render_comparisons,
-)
-from weaklesion.comparisons import (
-    ablation_table,
+from weaklesion.analysis.ablations import ablation_table
+from weaklesion.analysis.comparisons import (
     bootstrap_mean_ci,
     compare,
+    comparisons_document,
     paired_comparisons,
-    read_run_metrics,
-    run_identity,
     wilcoxon_p,
 )
+from weaklesion.analysis.formatting import to_markdown
+from weaklesion.analysis.outputs import COMPARISON_FILES, render_comparisons
+from weaklesion.analysis.runs import read_run_metrics
+from weaklesion.analysis.vs_paper import paper_claim_lines, published_table
 from weaklesion.errors import WeaklesionError
-from weaklesion.metrics import PAPER_METRICS
-from weaklesion.tables import published_table
+from weaklesion.evaluation.metrics import PAPER_METRICS
 
 FEW = 2_000  # resamples in the tests that only need an interval, not its third decimal
 
@@ -124,8 +120,8 @@ def test_runs_on_other_lesions_are_not_comparable():
     result = compare(pd.concat([a1, other]), "A1+L", "A1", "dice")
     assert result["n_lesions"] == 0 and math.isnan(result["mean_difference"])
     assert math.isnan(result["ci_low"]) and math.isnan(result["wilcoxon_p"])
-    assert "not comparable" in comparisons_markdown(
-        paired_comparisons(pd.concat([a1, other])))
+    assert "not comparable" in to_markdown(comparisons_document(
+        paired_comparisons(pd.concat([a1, other]))))
 
 
 def test_bootstrap_and_wilcoxon_equal_scipy_called_directly():
@@ -181,13 +177,22 @@ def results(tmp_path):
     return tmp_path, written
 
 
-def test_run_identity_from_the_layout(results):
+def test_read_run_metrics_places_each_run_by_its_folder(results):
     _, paths = results
-    assert run_identity(paths[0]) == {"dataset": "ham", "protocol": "paper",
-                                      "variant": "default", "model": "A1", "seed": 0}
-    assert run_identity(paths[-1])["variant"] == "k-12"
-    with pytest.raises(WeaklesionError, match="expected results/<dataset>"):
-        run_identity("metrics.parquet")
+    metrics = read_run_metrics(paths)
+    assert list(metrics.columns) == ["dataset", "protocol", "variant", "model", "seed",
+                                     "lesion_id", *PAPER_METRICS]
+    runs = metrics.drop_duplicates(["variant", "model", "seed"])
+    assert list(zip(runs["variant"], runs["model"], runs["seed"], strict=True)) == [
+        ("default", "A1", 0), ("default", "A1", 1), ("default", "A1+L", 0),
+        ("default", "A1+L", 1), ("default", "ACoseg", 0), ("default", "ACoseg", 1),
+        ("k-12", "A1+L", 0), ("k-12", "A1+L", 1)]
+    assert set(metrics["dataset"]) == {"ham"} and set(metrics["protocol"]) == {"paper"}
+    assert len(metrics) == 8 * 40 and metrics["seed"].dtype == "int64"
+    first = pd.read_parquet(paths[0])
+    assert metrics["iou"].iloc[:40].tolist() == first["iou"].tolist()
+    with pytest.raises(WeaklesionError, match="laid out as results/<dataset>"):
+        read_run_metrics(["metrics.parquet"])
 
 
 def test_rule_script_tables_recomputed_from_metrics_parquet(results):
@@ -195,7 +200,8 @@ def test_rule_script_tables_recomputed_from_metrics_parquet(results):
     tables = root / "tables"
     snakemake = SimpleNamespace(
         input=SimpleNamespace(metrics=[str(p) for p in paths]),
-        output=SimpleNamespace(**{key: str(tables / name) for key, name in OUTPUT_FILES.items()}),
+        output=SimpleNamespace(**{key: str(tables / name)
+                                  for key, name in COMPARISON_FILES.items()}),
         params=SimpleNamespace(formats={"ham": "ham10000"}, ablation_defaults={"ham": {"k": 45}}),
         log=[str(root / "compare.log")],
     )
@@ -269,3 +275,15 @@ def test_read_run_metrics_names_a_file_without_the_metrics(tmp_path):
     pd.DataFrame({"lesion_id": ["a"], "iou": [1.0]}).to_parquet(path)
     with pytest.raises(WeaklesionError, match=str(path)):
         read_run_metrics([path])
+
+
+def test_p_values_keep_their_three_decimals_in_markdown_and_html():
+    # Identical predictions: p is 1 for every metric, a column of numbers tabulate would
+    # otherwise reprint as "1".
+    values = np.linspace(60, 80, 8)
+    scores = lesion_scores({("A1", 0): values, ("A1+L", 0): values.copy()})
+    texts = render_comparisons(scores, {"ham": "ham10000"})
+    rows = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            for line in texts["comparisons_md"].splitlines() if line.startswith("| ")]
+    assert rows[0][6] == "p" and [row[6] for row in rows[1:]] == ["1.000"] * len(PAPER_METRICS)
+    assert texts["comparisons_html"].count(">1.000</td>") == len(PAPER_METRICS)

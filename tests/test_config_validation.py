@@ -101,7 +101,7 @@ PAPER_DATASETS = {"ham10k", "lits", "deeplesion"}
 
 
 def manifest_rows(name: str) -> int:
-    text = (resources.files("weaklesion") / "manifests" / f"{name}.tsv").read_text()
+    text = (resources.files("weaklesion.raw") / "manifests" / f"{name}.tsv").read_text()
     return sum(1 for row in csv.DictReader(text.splitlines(), delimiter="\t") if row["name"])
 
 

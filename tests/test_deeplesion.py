@@ -25,13 +25,13 @@ from weaklesion.datasets.deeplesion import (
     DeepLesionAdapter,
     neighbour_channels,
 )
-from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
-from weaklesion.recist import (
+from weaklesion.ellipses.fitting import (
     ellipse_from_recist,
     mask_iou,
     rasterise_ellipse,
     released_recist_features,
 )
+from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
 
 ADAPTER = DeepLesionAdapter()
 PAPER = {"protocol": "paper", "on_bad_image": "fail"}
@@ -338,10 +338,15 @@ def test_missing_series_folders_are_listed(root):
         ADAPTER.list_items(root, PAPER)
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("protocol", "faithful"), ("slice_interval_mm", 0), ("slice_interval_mm", "2")],
-)
+@pytest.mark.parametrize(("key", "value"), [("slice_interval_mm", 0), ("slice_interval_mm", "2")])
 def test_bad_settings_name_the_key(root, key, value):
     with pytest.raises(ConfigError, match=key):
         ADAPTER.list_items(root, {**PAPER, key: value})
+
+
+def test_a_bad_protocol_names_the_key_when_a_lesion_is_read(root):
+    """Listing is the same for every protocol (it runs once for all of them); reading a
+    lesion is not."""
+    item = ADAPTER.list_items(root, PAPER)[0]
+    with pytest.raises(ConfigError, match="protocol"):
+        ADAPTER.load(item, {**PAPER, "protocol": "faithful"})

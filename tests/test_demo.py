@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weaklesion.archives import read_manifest, unpack, verify_all
+from weaklesion.datasets.demo import DEMO_FILES, write_demo_dataset
 from weaklesion.datasets.ham10000 import Ham10000Adapter
-from weaklesion.demo import DEMO_FILES, write_demo_dataset
-from weaklesion.recist import fit_ellipse_to_mask, mask_iou, rasterise_ellipse
+from weaklesion.ellipses.fitting import fit_ellipse_to_mask, mask_iou, rasterise_ellipse
+from weaklesion.raw.manifest import read_manifest
+from weaklesion.raw.unpack import unpack
+from weaklesion.raw.verify import receipt_path, verify_all
 
 N_IMAGES, WIDTH, HEIGHT = 12, 160, 120
 MASK_FOLDER = "HAM10000_segmentations_lesion_tschandl"
@@ -49,9 +51,11 @@ def test_manifest_lists_every_file_with_its_size_and_md5(demo):
         path = out / row.name
         assert int(row.size) == path.stat().st_size
         assert row.md5 == md5(path)
-    # The workflow's own verification accepts it.
+    # The workflow's own verification accepts it, and records each file's MD5 beside it.
     verify_all(read_manifest(manifest), out)
-    assert sorted(p.name for p in out.iterdir()) == sorted([*DEMO_FILES, "manifest.tsv"])
+    receipts = [receipt_path(out / name).name for name in DEMO_FILES]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*DEMO_FILES, "manifest.tsv", *receipts])
 
 
 def read_zip(path):

@@ -15,8 +15,9 @@ from fault_helpers import FINAL_TARGETS, MODEL_RUN, fault_config, reference_run
 from training_helpers import synthetic_splits, tiny_settings
 from workflow_helpers import copy_workflow, run_snakemake
 
-from weaklesion import training
-from weaklesion.training import seed_everything, settings_from_config
+import weaklesion.training.loop as training_loop
+from weaklesion.training.loop import seed_everything
+from weaklesion.training.settings import settings_from_config
 
 # Timings, not results: log lines carry a clock time, the history each epoch's duration.
 TIMED = {"history.csv"}
@@ -117,8 +118,10 @@ class _Stop(Exception):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_config_key_reaches_the_training_setup(deterministic, monkeypatch, tmp_path):
     train_config = {"encoder": "resnet18", "geometry": "compact", "channel_order": "corrected",
-                    "pad_mode": "zero", "selection": "best", "deterministic": deterministic}
-    settings = settings_from_config(model="A1", seed=5, dataset={"format": "demo", "k": 3},
+                    "pad_mode": "zero", "selection": "best", "deterministic": deterministic,
+                    "precision": "fp32"}
+    settings = settings_from_config(model="A1", seed=5,
+                                    dataset={"format": "demo", "k": 3, "protocol": "corrected"},
                                     train_config=train_config, weights_file=None)
     assert settings.deterministic is deterministic
     calls = []
@@ -127,10 +130,11 @@ def test_config_key_reaches_the_training_setup(deterministic, monkeypatch, tmp_p
         calls.append((seed, flag))
         raise _Stop
 
-    monkeypatch.setattr(training, "seed_everything", record)
+    monkeypatch.setattr(training_loop, "seed_everything", record)
     with pytest.raises(_Stop):
-        training.train(tiny_settings(seed=5, deterministic=deterministic), synthetic_splits(),
-                       out_model=tmp_path / "model.pt", out_history=tmp_path / "history.csv",
-                       checkpoint_dir=tmp_path / "checkpoints", fingerprint="f",
-                       device=torch.device("cpu"))
+        training_loop.train(tiny_settings(seed=5, deterministic=deterministic), synthetic_splits(),
+                            out_model=tmp_path / "model.pt",
+                            out_history=tmp_path / "history.csv",
+                            checkpoint_dir=tmp_path / "checkpoints", fingerprint="f",
+                            device=torch.device("cpu"))
     assert calls == [(5, deterministic)]

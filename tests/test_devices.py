@@ -1,5 +1,5 @@
-"""Each GPU job on a device of its own (weaklesion.devices), with simulated device lists: the
-claims are real OS locks held by real processes; only the GPUs are imaginary."""
+"""Each GPU job on a device of its own (weaklesion.training.devices), with simulated device
+lists: the claims are real OS locks held by real processes; only the GPUs are imaginary."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from weaklesion.devices import claim_device, listed_devices
+from weaklesion.training.devices import claim_device, listed_devices
 
 REPO = Path(__file__).resolve().parents[1]
 # A job: claim a device, say which, hold it until told to go (a file appears), then exit.
 JOB = """
 import sys, time
 from pathlib import Path
-from weaklesion.devices import claim_device
+from weaklesion.training.devices import claim_device
 claim = claim_device(lock_dir=sys.argv[1], poll_s=0.05)
 import os
 print(claim.device, os.environ["CUDA_VISIBLE_DEVICES"], flush=True)

@@ -22,13 +22,14 @@ from training_helpers import (
     write_stage_files,
 )
 
-from weaklesion.checkpoints import save_checkpoint
+from weaklesion.datasets.patch_store import read_arrays
 from weaklesion.errors import WeaklesionError
-from weaklesion.evaluated_set import EvaluationPlan, evaluation_plan
-from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
-from weaklesion.h5store import read_arrays
-from weaklesion.metrics import METRIC_COLUMNS
-from weaklesion.models import build_model
+from weaklesion.evaluation.evaluated_set import EvaluationPlan, evaluation_plan
+from weaklesion.evaluation.metrics import METRIC_COLUMNS
+from weaklesion.evaluation.predictor import Predictor
+from weaklesion.evaluation.run_scoring import score_test_split, summarise, write_evaluation
+from weaklesion.models.registry import build_model
+from weaklesion.training.checkpoints import save_checkpoint
 
 CPU = torch.device("cpu")
 

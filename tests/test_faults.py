@@ -46,11 +46,13 @@ from workflow_helpers import (
     tiny_demo_config,
 )
 
-from weaklesion.archives import ManifestEntry, download
-from weaklesion.demo import DEMO_FILES, IMAGE_ARCHIVES, write_demo_dataset
+from weaklesion.datasets.demo import DEMO_FILES, IMAGE_ARCHIVES, write_demo_dataset
+from weaklesion.datasets.patch_store import write_masks
+from weaklesion.datasets.preprocess import preprocess
 from weaklesion.errors import WeaklesionError
-from weaklesion.h5store import write_masks
-from weaklesion.preprocess import preprocess
+from weaklesion.raw.download import download
+from weaklesion.raw.manifest import ManifestEntry
+from weaklesion.raw.verify import receipt_path
 
 METRICS = f"{MODEL_RUN}/metrics.parquet"
 LAST = f"{MODEL_RUN}/checkpoints/last.pt"
@@ -294,7 +296,9 @@ def test_download_rule_resumes_a_dropped_transfer_and_fails_clearly_on_an_html_p
     log = (workdir / f"logs/web/download/{html}.log").read_text()
     assert "HTML page" in log and "4 attempts" in log and "Traceback" not in log
     assert "HTML page" in result.stdout
-    assert sorted(p.name for p in archives.iterdir()) == [dropped]
+    # The completed download, and its receipt: the MD5 computed while it was written.
+    assert sorted(p.name for p in archives.iterdir()) == sorted(
+        [dropped, receipt_path(archives / dropped).name])
 
 
 # --- 5. a full disk while writing HDF5 ----------------------------------------------------
@@ -307,7 +311,8 @@ def ham_fixture(tmp_path: Path) -> Path:
 
 
 def run_preprocess(root: Path, out: Path):
-    return preprocess(fmt="ham10000", root=root, settings={"protocol": "paper"}, dataset="ham",
+    return preprocess(fmt="ham10000", root=root,
+                      settings={"protocol": "paper", "on_bad_image": "fail"}, dataset="ham",
                       data_h5=out / "data.h5", excluded_csv=out / "excluded.csv")
 
 

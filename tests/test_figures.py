@@ -26,6 +26,7 @@ from figure_helpers import (
 )
 from matplotlib.figure import Figure
 
+from weaklesion.datasets.patch_store import read_arrays, write_masks
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures import (
     cluster_gallery,
@@ -44,9 +45,8 @@ from weaklesion.figures import (
     write_figure,
 )
 from weaklesion.figures.forest import ablation_figure, forest_plot
-from weaklesion.figures.inputs import read_histories, read_metrics, read_rows, run_of
+from weaklesion.figures.inputs import read_histories, read_metrics, read_rows
 from weaklesion.figures.style import ELLIPSE_RGB, REFERENCE_RGB
-from weaklesion.h5store import read_arrays, write_masks
 
 RED = (255, 0, 0)
 
@@ -93,12 +93,13 @@ def tile_pixels(points: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]
 
 @pytest.fixture(scope="module")
 def ham(tmp_path_factory):
-    return write_figure_inputs(tmp_path_factory.mktemp("results") / "ham", kind="ham")
+    return write_figure_inputs(tmp_path_factory.mktemp("results") / "ham" / "paper", kind="ham")
 
 
 @pytest.fixture(scope="module")
 def deeplesion(tmp_path_factory):
-    return write_figure_inputs(tmp_path_factory.mktemp("results") / "dl", kind="deeplesion")
+    return write_figure_inputs(tmp_path_factory.mktemp("results") / "dl" / "paper",
+                               kind="deeplesion")
 
 
 # --- overlays ---------------------------------------------------------------------------------
@@ -346,11 +347,9 @@ def test_training_curves_draw_one_line_per_run(ham):
 
 
 def test_run_files_must_follow_the_workflow_layout(tmp_path):
-    run = run_of("results/ham/A1+L/seed3/history.csv")
-    assert (run.model, run.seed) == ("A1+L", 3)
     with pytest.raises(WeaklesionError, match=r"<model>/seed<N>"):
-        run_of(tmp_path / "A1" / "history.csv")
-    broken = tmp_path / "A1" / "seed0" / "history.csv"
+        read_histories([tmp_path / "ham" / "paper" / "A1" / "history.csv"])
+    broken = tmp_path / "ham" / "paper" / "A1" / "seed0" / "history.csv"
     broken.parent.mkdir(parents=True)
     history_table("A1", 0).drop(columns="val_dice").to_csv(broken, index=False)
     with pytest.raises(WeaklesionError, match=r"seed0/history.csv.*\['val_dice'\]"):

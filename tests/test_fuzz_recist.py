@@ -19,8 +19,8 @@ from skimage.draw import polygon as draw_polygon
 from skimage.morphology import convex_hull_image
 
 from weaklesion.datasets.base import Lesion
-from weaklesion.preprocess import weak_label
-from weaklesion.recist import (
+from weaklesion.datasets.preprocess import weak_label
+from weaklesion.ellipses.fitting import (
     Ellipse,
     FitError,
     ellipse_from_recist,

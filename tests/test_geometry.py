@@ -6,13 +6,7 @@ import pytest
 import torch
 
 from weaklesion.errors import ConfigError
-from weaklesion.geometry import (
-    canvas_shape,
-    from_canvas,
-    get_geometry,
-    normalise,
-    to_canvas,
-)
+from weaklesion.models.canvas import canvas_shape, from_canvas, get_geometry, normalise, to_canvas
 
 # The torchvision ImageNet statistics, as published (not read from the code under test).
 MEAN = (0.485, 0.456, 0.406)

@@ -32,10 +32,10 @@ from weaklesion import PATCH_SIZE
 from weaklesion.cli import main as cli_main
 from weaklesion.datasets.deeplesion import DeepLesionAdapter
 from weaklesion.datasets.folder import FolderAdapter
+from weaklesion.datasets.patch_store import read_arrays, read_table
+from weaklesion.datasets.preprocess import EXCLUDED_COLUMNS, preprocess, weak_label
+from weaklesion.ellipses.fitting import Ellipse, FitError
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
-from weaklesion.h5store import read_arrays, read_table
-from weaklesion.preprocess import EXCLUDED_COLUMNS, preprocess, weak_label
-from weaklesion.recist import Ellipse, FitError
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

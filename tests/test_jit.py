@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba.core.caching import CacheImpl
 
-from weaklesion.jit import kernel
+from weaklesion.evaluation.jit import kernel
 
 
 def halves(values):

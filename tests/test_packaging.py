@@ -1,4 +1,5 @@
-"""Pins agree between pip and conda, and the package ships its data."""
+"""The environment is locked (every package pinned with hashes, the same for pip and conda),
+and the package ships its data."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from workflow_helpers import REPO_ROOT
 
-from weaklesion.archives import read_manifest
+from weaklesion.raw.manifest import read_manifest
 
 CONDA_ENV = REPO_ROOT / "envs" / "weaklesion.yaml"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
@@ -28,12 +29,12 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 CONDA_TOOLING = {"python", "pip"}
 
 PACKAGE_DATA = (
-    "manifests/ham10000.tsv",
-    "manifests/deeplesion.tsv",
-    "paper/published_table.csv",
-    "paper/lits_split/tr_ind.npy",
-    "paper/lits_split/val_ind.npy",
-    "paper/lits_split/test_ind.npy",
+    "raw/manifests/ham10000.tsv",
+    "raw/manifests/deeplesion.tsv",
+    "analysis/published_table.csv",
+    "splits/lits_split/tr_ind.npy",
+    "splits/lits_split/val_ind.npy",
+    "splits/lits_split/test_ind.npy",
 )
 
 
@@ -56,6 +57,18 @@ def requirement_pins(path: Path) -> dict[str, str]:
         name, version = parse_pin(line, f"{path.name}, line {number}")
         assert name not in pins, f"{path.name}, line {number}: {name} pinned twice"
         pins[name] = version
+    return pins
+
+
+def lock_pins(path: Path) -> dict[str, str]:
+    """Pins of a file ``make lock`` writes: its ``name==version \\`` lines, without hashes
+    and comments."""
+    pins: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip().removesuffix("\\").strip()
+        if line and not line.startswith("--"):
+            name, version = parse_pin(line, f"{path.name}, line {number}")
+            pins[name] = version
     return pins
 
 
@@ -89,8 +102,21 @@ def conda_spec(name: str) -> str:
 # --- pins --------------------------------------------------------------------------------
 
 
-def test_conda_env_pins_exactly_the_requirements():
-    assert conda_pins() == requirement_pins(REPO_ROOT / "requirements.txt")
+def test_conda_env_pins_exactly_the_lock():
+    assert conda_pins() == lock_pins(REPO_ROOT / "requirements.lock")
+
+
+@pytest.mark.parametrize(("direct", "lock"), [
+    ("requirements.txt", "requirements.lock"),
+    ("requirements-dev.txt", "requirements-dev.lock"),
+])
+def test_the_lock_holds_every_direct_pin_with_hashes(direct, lock):
+    pins = requirement_pins(REPO_ROOT / direct)
+    locked = lock_pins(REPO_ROOT / lock)
+    assert {name: locked.get(name) for name in pins} == pins
+    text = (REPO_ROOT / lock).read_text()
+    assert text.count("--hash=sha256:") >= len(locked)
+    assert "file://" not in text and "/opt/" not in text  # nothing of this machine's disk
 
 
 def test_conda_env_python_satisfies_requires_python():
@@ -108,8 +134,8 @@ def test_conda_env_installs_this_repository():
     assert target == REPO_ROOT.resolve()
 
 
-def test_installed_versions_are_the_pinned_ones():
-    pins = requirement_pins(REPO_ROOT / "requirements-dev.txt")
+def test_installed_versions_are_the_locked_ones():
+    pins = lock_pins(REPO_ROOT / "requirements-dev.lock")
     installed = {name: importlib.metadata.version(name) for name in pins}
     assert installed == pins
 
@@ -125,7 +151,7 @@ def test_package_data_is_installed(name):
 
 
 def test_lits_split_lists_have_the_papers_sizes_and_cover_every_patch():
-    folder = resources.files("weaklesion") / "paper" / "lits_split"
+    folder = resources.files("weaklesion.splits") / "lits_split"
     parts = {name: np.load(folder / f"{name}_ind.npy") for name in ("tr", "val", "test")}
     assert {name: len(ids) for name, ids in parts.items()} == {
         "tr": 11_522, "val": 3_310, "test": 1_630,
@@ -137,7 +163,8 @@ def test_lits_split_lists_have_the_papers_sizes_and_cover_every_patch():
 
 
 def test_ham10000_manifest_describes_the_dataverse_release():
-    with resources.as_file(resources.files("weaklesion") / "manifests" / "ham10000.tsv") as path:
+    manifest = resources.files("weaklesion.raw") / "manifests" / "ham10000.tsv"
+    with resources.as_file(manifest) as path:
         entries = {entry.name: entry for entry in read_manifest(path)}
     assert set(entries) == {
         "HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip",
@@ -155,7 +182,8 @@ def test_ham10000_manifest_describes_the_dataverse_release():
 
 
 def test_deeplesion_manifest_lists_all_56_image_zips_with_checksums():
-    with resources.as_file(resources.files("weaklesion") / "manifests" / "deeplesion.tsv") as path:
+    manifest = resources.files("weaklesion.raw") / "manifests" / "deeplesion.tsv"
+    with resources.as_file(manifest) as path:
         entries = read_manifest(path)
     zips = [e for e in entries if e.name.startswith("Images_png_")]
     assert [e.name for e in zips] == [f"Images_png_{i:02d}.zip" for i in range(1, 57)]
@@ -165,7 +193,7 @@ def test_deeplesion_manifest_lists_all_56_image_zips_with_checksums():
 
 
 def test_published_table_has_every_dataset_and_model():
-    with resources.as_file(resources.files("weaklesion") / "paper" / "published_table.csv") as p:
+    with resources.as_file(resources.files("weaklesion.analysis") / "published_table.csv") as p:
         table = pd.read_csv(p)
     assert sorted(zip(table["dataset"], table["model"], strict=True)) == sorted(
         (d, m) for d in ("ham10k", "lits", "deeplesion") for m in ("A1", "A1+L", "ACoseg")

@@ -11,8 +11,13 @@ import time
 
 import pytest
 
-from weaklesion.logs import rule_logging
-from weaklesion.parallel import RemoteTraceback, WorkerError, WorkerPool, worker_context
+from weaklesion.utilities.logs import rule_logging
+from weaklesion.utilities.worker_pool import (
+    RemoteTraceback,
+    WorkerError,
+    WorkerPool,
+    worker_context,
+)
 
 
 def _sigterm_handler_is_default(_: int) -> bool:
@@ -133,7 +138,7 @@ def test_failing_while_workers_send_large_results_never_hangs():
     script = textwrap.dedent("""
         import time
         import numpy as np
-        from weaklesion.parallel import WorkerPool
+        from weaklesion.utilities.worker_pool import WorkerPool
 
         def result(value):
             time.sleep(0.001)
@@ -164,3 +169,31 @@ def _alive(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split()[2] != "Z"
 
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+def test_a_sigterm_python_drops_inside_a_weakref_callback_still_fails_the_step(tmp_path):
+    """A SIGTERM whose exception lands in a weakref callback is printed as "Exception ignored"
+    and lost; the step then runs to its end but must still end as terminated (seen when a
+    preprocessing job was killed while the garbage collector ran such a callback)."""
+    import weakref
+
+    class Item:
+        pass
+
+    def kill_myself(_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, inside the callback
+            pass
+
+    log = tmp_path / "rule.log"
+    finished = []
+    with pytest.raises(SystemExit) as stopped, rule_logging(log):
+        item = Item()
+        reference = weakref.ref(item, kill_myself)
+        del item  # the callback runs now; Python ignores the exception raised in it
+        assert reference() is None
+        finished.append(True)
+    assert finished == [True]  # the exception was dropped: the block went on to its end
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "terminated by SIGTERM" in log.read_text()

@@ -12,8 +12,8 @@ import torch
 from training_helpers import disc, disc_image, train_tiny_model
 
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
-from weaklesion.evaluation import Predictor
-from weaklesion.prediction import predict_folder
+from weaklesion.evaluation.folder_prediction import predict_folder
+from weaklesion.evaluation.predictor import Predictor
 
 CPU = torch.device("cpu")
 

@@ -13,21 +13,22 @@ from fixtures_deeplesion import fixture_lesions, write_deeplesion_fixture
 from fixtures_folder import write_folder_fixture
 from fixtures_ham import patch_ellipse, write_ham_fixture, write_mask
 from fixtures_lits import volume_arrays, write_lits_fixture, write_nifti
+from workflow_helpers import validated_entry
 
 from weaklesion import PATCH_SIZE
-from weaklesion.config import (
-    DEFAULT_K,
+from weaklesion.datasets import adapter_class
+from weaklesion.datasets.imaging import read_binary_mask, released_resize_mask
+from weaklesion.datasets.lits import LitsAdapter
+from weaklesion.datasets.patch_store import read_table
+from weaklesion.datasets.preprocess import EXCLUDED_COLUMNS, preprocess, source_listing
+from weaklesion.ellipses.fitting import released_cluster_features, released_fit
+from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
+from weaklesion.workflow.config import (
     preprocess_settings,
     resolve_dataset,
     resolve_datasets,
     source_settings,
 )
-from weaklesion.datasets.imaging import read_binary_mask, released_resize_mask
-from weaklesion.datasets.lits import LitsAdapter
-from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
-from weaklesion.h5store import read_table
-from weaklesion.preprocess import EXCLUDED_COLUMNS, preprocess, source_listing
-from weaklesion.recist import released_cluster_features, released_fit
 
 PAPER = {"protocol": "paper", "on_bad_image": "fail"}
 CORRECTED = {"protocol": "corrected", "on_bad_image": "fail"}
@@ -136,7 +137,7 @@ def test_paper_keeps_what_the_released_fit_kept_with_a_warning(tmp_path, ham, ca
     is dropped only where the released fit fails, even if this project's fit refuses it."""
     root, images = ham
     write_mask(images[2].mask_path(root), flat_triangle())
-    with caplog.at_level("WARNING", logger="weaklesion.preprocess"):
+    with caplog.at_level("WARNING", logger="weaklesion.datasets.preprocess"):
         out, counts = run(tmp_path, "ham10000", root, settings=PAPER)
     assert counts == {"kept": 6, "excluded": 0}
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -448,13 +449,14 @@ def test_source_listing_fails_early_naming_missing_files(tmp_path):
 @pytest.mark.parametrize(("fmt", "k"), [("ham10000", 45), ("lits", 40), ("deeplesion", 190),
                                         ("folder", 10), ("demo", 6)])
 def test_default_k_per_format(fmt, k):
-    entry = {"format": fmt, "path": "/data/x"}
-    assert resolve_dataset("d", entry)["k"] == k == DEFAULT_K[fmt]
+    entry = validated_entry({"format": fmt, "path": "/data/x"})
+    assert resolve_dataset("d", entry)["k"] == k == adapter_class(fmt).default_k
     assert resolve_dataset("d", {**entry, "k": 3})["k"] == 3
 
 
-def test_common_defaults_and_partial_split_override():
-    settings = resolve_dataset("ham", {"format": "ham10000", "split": {"seed": 5}})
+def test_schema_defaults_and_partial_split_override():
+    settings = resolve_dataset("ham", validated_entry({"format": "ham10000",
+                                                       "split": {"seed": 5}}))
     assert settings["protocols"] == ["paper"]
     assert settings["target"] == "ellipse"
     assert settings["on_bad_image"] == "fail"
@@ -463,7 +465,7 @@ def test_common_defaults_and_partial_split_override():
 
 
 def test_sources():
-    assert resolve_dataset("a", {"format": "demo"})["source"] == "demo"
+    assert resolve_dataset("a", {"format": "demo"})["source"] == "generated"
     assert resolve_dataset("b", {"format": "deeplesion"})["manifest"] == "deeplesion"
     assert resolve_dataset("c", {"format": "ham10000", "path": "/x"})["source"] == "path"
     assert resolve_dataset("d", {"format": "lits", "path": "/x"})["source"] == "path"
@@ -483,8 +485,9 @@ def test_unknown_format_names_the_key():
 
 
 def test_preprocess_settings_drop_later_stage_keys():
-    settings = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200],
-                                     "k": 12, "target": "grabcut"})
+    settings = resolve_dataset("d", validated_entry({"format": "lits", "path": "/x",
+                                                     "window": [-100, 200], "k": 12,
+                                                     "target": "grabcut"}))
     kept = preprocess_settings(settings, "paper")
     for key in ("k", "target", "split", "cluster_seed", "protocols"):
         assert key not in kept
@@ -492,7 +495,8 @@ def test_preprocess_settings_drop_later_stage_keys():
     assert kept["format"] == "lits" and kept["path"] == "/x"
     assert kept["protocol"] == "paper" and kept["on_bad_image"] == "fail"
     # Changing k leaves what preprocessing sees untouched.
-    other = resolve_dataset("d", {"format": "lits", "path": "/x", "window": [-100, 200], "k": 3})
+    other = resolve_dataset("d", validated_entry({"format": "lits", "path": "/x",
+                                                  "window": [-100, 200], "k": 3}))
     assert preprocess_settings(other, "paper") == kept
     assert "demo" not in preprocess_settings(resolve_dataset("m", {"format": "demo",
                                                                    "demo": {"n_images": 5}}),

@@ -24,8 +24,9 @@ from weaklesion.datasets.lits import (
     square_crop_box,
     tumour_components,
 )
-from weaklesion.recist import FitError, released_grabcut, released_recist_features
-from weaklesion.targets import draw_released_target
+from weaklesion.ellipses.drawing import draw_released_target
+from weaklesion.ellipses.fitting import FitError, released_recist_features
+from weaklesion.weak_labels.grabcut import released_grabcut
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,8 +24,8 @@ from test_protocol_parity import angle_difference, mean_iou
 from workflow_helpers import copy_workflow, run_snakemake
 
 from weaklesion.cli import main
-from weaklesion.h5store import as_levels, read_arrays, read_table
-from weaklesion.recist import ELLIPSE_COLUMNS
+from weaklesion.datasets.patch_store import as_levels, read_arrays, read_table
+from weaklesion.ellipses.fitting import ELLIPSE_COLUMNS
 
 TARGET_CASES = 40  # of the 200 DeepLesion target cases; the 30 GrabCut cases come after them
 

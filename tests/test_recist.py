@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from skimage.morphology import convex_hull_image
 
-import weaklesion.recist as recist
-from weaklesion.recist import (
+import weaklesion.ellipses.fitting as recist
+from weaklesion.ellipses.fitting import (
     Ellipse,
     FitError,
     ellipse_from_recist,
     fit_ellipse_to_mask,
-    grabcut_target,
     mask_iou,
     rasterise_ellipse,
 )
+from weaklesion.weak_labels.grabcut import grabcut_target
 
 SHAPE = (200, 200)
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from workflow_helpers import validated
 
 from weaklesion.errors import ConfigError
-from weaklesion.schedules import Schedule, paper_schedule, resolve_schedule
-from weaklesion.training import settings_from_config
+from weaklesion.training.schedules import Schedule, paper_schedule, resolve_schedule
+from weaklesion.training.settings import settings_from_config
 
 FORMATS = ["ham10000", "lits", "deeplesion", "folder", "demo"]
 
-# The workflow's train config with the schema's defaults filled in.
-TRAIN_DEFAULTS = {
-    "encoder": "resnet101", "encoder_weights": "imagenet", "geometry": "paper",
-    "channel_order": "paper", "pad_mode": "zero", "selection": "best",
-    "deterministic": False, "device": "auto",
-}
+# The workflow's train config as the schema completes an empty one, with the released channel
+# order and zero padding.
+TRAIN_DEFAULTS = {**validated({"datasets": {"d": {"format": "demo"}}})["train"],
+                  "channel_order": "paper", "pad_mode": "zero", "selection": "best"}
 
 
 @pytest.mark.parametrize("model", ["A1", "A1+L"])
@@ -105,7 +104,7 @@ def test_bad_per_model_monitor_names_the_key():
 )
 def test_bgr_only_for_opencv_read_formats_under_paper(fmt, channel_order, expected):
     settings = settings_from_config(
-        model="A1", seed=3, dataset={"format": fmt, "k": 7},
+        model="A1", seed=3, dataset={"format": fmt, "k": 7, "protocol": "paper"},
         train_config={**TRAIN_DEFAULTS, "channel_order": channel_order}, weights_file=None)
     assert settings.channel_order == expected
 
@@ -114,8 +113,8 @@ def test_settings_from_config_carries_every_value():
     train = {**TRAIN_DEFAULTS, "encoder": "resnet18", "geometry": "compact",
              "pad_mode": "reflect", "selection": "stop", "deterministic": True, "epochs": 3}
     settings = settings_from_config(
-        model="A1+L", seed="2", dataset={"format": "lits", "k": 40}, train_config=train,
-        weights_file="resources/weights/resnet18.pt")
+        model="A1+L", seed="2", dataset={"format": "lits", "k": 40, "protocol": "paper"},
+        train_config=train, weights_file="resources/weights/resnet18.pt")
     assert settings.model == "A1+L"
     assert settings.seed == 2
     assert settings.num_clusters == 40

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from workflow_helpers import copy_workflow, dry_run, run_snakemake
 
-from weaklesion.config import RELEASE_LESIONS
-from weaklesion.scheduling import training_priority, training_runtime_minutes
+from weaklesion.datasets import adapter_class
+from weaklesion.workflow.resources import training_priority, training_runtime_minutes
+
+RELEASE_LESIONS = {fmt: adapter_class(fmt).release_lesions
+                   for fmt in ("ham10000", "lits", "deeplesion")}
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import grid_projection  # noqa: E402
@@ -36,7 +39,7 @@ def test_priorities_follow_the_expected_length_of_a_run():
 
 
 TOY_SNAKEFILE = """
-from weaklesion.scheduling import training_priority
+from weaklesion.workflow.resources import training_priority
 
 LESIONS = {lesions!r}
 RUNS = {runs!r}

@@ -12,8 +12,8 @@ import pytest
 from test_metrics import reference_row, square
 
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
-from weaklesion.metrics import METRIC_COLUMNS
-from weaklesion.scoring import read_mask, score_folders
+from weaklesion.evaluation.folder_scoring import read_mask, score_folders
+from weaklesion.evaluation.metrics import METRIC_COLUMNS
 
 SHAPE = (40, 36)
 

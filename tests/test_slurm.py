@@ -3,7 +3,8 @@
 The workflow's tiny config runs through `profiles/slurm` exactly as the README's cluster
 section says, with the flags this host needs (no accounting database: squeue for status;
 two CPUs and no GPU). The jobs must really go through sbatch, and the results must equal a
-local run's. Runs where SLURM can be installed and started (root); `.ci/run` requires it.
+local run's (the models test's run of the same config, with the same threads per job). Runs
+where SLURM can be installed and started (root); `.ci/run` requires it.
 """
 
 from __future__ import annotations
@@ -16,16 +17,26 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_workflow_models import tiny_training_config
-from workflow_helpers import REPO_ROOT, copy_workflow, run_snakemake
+from workflow_helpers import (
+    REPO_ROOT,
+    TRAINED_RUN_ARGS,
+    copy_workflow,
+    run_snakemake,
+    tiny_training_config,
+    trained_models_run,
+)
 
 pytestmark = pytest.mark.slow
 TESTBED = REPO_ROOT / "tools" / "slurm_testbed.sh"
 # The README's cluster command, plus what this CI host needs: squeue for job status (no
-# sacct), at most 2 CPUs per job, and no GPU request (the node has none).
+# sacct), at most 2 CPUs per job, and no GPU request (the node has none); the local run's
+# threads per job, so that the results can be compared byte for byte; and a job status read
+# every second rather than every 10 (after 40 s), as a one-node test cluster allows.
 SLURM_ARGS = ("--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
               "--max-threads", "2", "--set-resources", "train_model:gpu=0",
-              "evaluate_model:gpu=0")
+              "evaluate_model:gpu=0", *TRAINED_RUN_ARGS,
+              "--slurm-init-seconds-before-status-checks", "1",
+              "--seconds-between-status-checks", "1")
 
 
 def _unavailable(reason: str):
@@ -90,11 +101,9 @@ def test_jobs_go_through_sbatch(slurm, slurm_run):
     assert (workdir / "results/demo/paper/A1/seed0/train.log").read_text().count("epoch 2:") == 1
 
 
-def test_results_equal_a_local_run(slurm_run, tmp_path):
+def test_results_equal_a_local_run(slurm_run, request, tmp_path_factory):
     workdir, _ = slurm_run
-    local = copy_workflow(tmp_path / "local", tiny_training_config())
-    result = run_snakemake(local, "--resources", "gpu=1", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:]
+    local = trained_models_run(request.config, tmp_path_factory)
     for name in ("split.csv", "centroids.csv", "excluded.csv"):
         assert (workdir / "results/demo/paper" / name).read_bytes() == (
             local / "results/demo/paper" / name).read_bytes(), name

@@ -1,4 +1,4 @@
-"""Datasets read from their archives in place (weaklesion.sources) give what their unpacked
+"""Datasets read from their archives in place (weaklesion.raw.sources) give what their unpacked
 copies give, byte for byte, and a bad member is named by archive and member."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from workflow_helpers import (
     tiny_demo_config,
 )
 
-from weaklesion.archives import unpack
-from weaklesion.demo import DEMO_FILES, IMAGE_ARCHIVES, write_demo_dataset
+from weaklesion.datasets.demo import DEMO_FILES, IMAGE_ARCHIVES, write_demo_dataset
+from weaklesion.datasets.preprocess import preprocess, source_listing
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
-from weaklesion.preprocess import preprocess, source_listing
-from weaklesion.sources import SourceFile, SourceTree, read_bytes
-from weaklesion.targets import write_ellipse_targets
+from weaklesion.raw.sources import SourceFile, SourceTree, read_bytes
+from weaklesion.raw.unpack import unpack
+from weaklesion.weak_labels.targets import write_ellipse_targets
 
 N_DEMO = 16
 DL_PATIENTS = 3
@@ -80,7 +80,8 @@ def test_archives_and_their_unpacked_copy_hold_the_same_files(layout):
 
 def run_data_half(tmp_path: Path, fmt: str, root, protocol: str, workers: int) -> Path:
     out = tmp_path / "out"
-    preprocess(fmt=fmt, root=root, settings={"protocol": protocol}, dataset="ds",
+    preprocess(fmt=fmt, root=root, settings={"protocol": protocol, "on_bad_image": "fail"},
+               dataset="ds",
                data_h5=out / "data.h5", excluded_csv=out / "excluded.csv", workers=workers)
     write_ellipse_targets(out / "data.h5", out / "ellipses.parquet", out / "targets.h5")
     return out
@@ -138,7 +139,8 @@ def test_a_corrupt_member_is_excluded_naming_archive_and_member(tmp_path):
     assert "corrupt or truncated" in row["reason"]
     assert row["lesion_id"] == Path(member).stem
     with pytest.raises(BadImageError, match="corrupt or truncated") as error:
-        preprocess(fmt="demo", root=paths, settings={"protocol": "paper"}, dataset="ds",
+        preprocess(fmt="demo", root=paths, settings={"protocol": "paper", "on_bad_image": "fail"},
+                   dataset="ds",
                    data_h5=tmp_path / "again" / "data.h5",
                    excluded_csv=tmp_path / "again" / "excluded.csv")
     assert error.value.source == shown

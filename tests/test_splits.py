@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from weaklesion.errors import ConfigError
-from weaklesion.splits import group_split, lits_paper_split, make_split, paper_shuffle_split
+from weaklesion.splits.assignment import (
+    group_split,
+    lits_paper_split,
+    make_split,
+    paper_shuffle_split,
+)
 
 FRACTIONS = {"train": 0.7, "val": 0.2, "test": 0.1}
 FRACTION_LIST = [0.7, 0.2, 0.1]
@@ -99,7 +104,7 @@ def test_group_split_does_not_depend_on_row_order():
 
 
 def lits_lists():
-    folder = resources.files("weaklesion") / "paper" / "lits_split"
+    folder = resources.files("weaklesion.splits") / "lits_split"
     lists = {}
     for split, name in (("train", "tr_ind.npy"), ("val", "val_ind.npy"),
                         ("test", "test_ind.npy")):
@@ -125,7 +130,7 @@ def test_lits_paper_lists_are_used_for_the_papers_patch_count():
 def test_lits_falls_back_to_a_volume_split_for_other_counts(n, caplog):
     assert lits_paper_split(n) is None
     groups = [f"volume-{i // 7}" for i in range(n)]
-    with caplog.at_level(logging.WARNING, logger="weaklesion.splits"):
+    with caplog.at_level(logging.WARNING, logger="weaklesion.splits.assignment"):
         split = make_split(table_of(groups), fmt="lits", protocol="paper", fractions=FRACTIONS)
     assert "splitting by volume instead" in caplog.text
     assert (split.groupby("group_id")["split"].nunique() == 1).all()
@@ -193,7 +198,7 @@ def test_deeplesion_corrected_regroups_a_patient_on_two_sides(caplog):
     paper = make_split(table_of(groups, official), fmt="deeplesion", protocol="paper",
                        fractions=FRACTIONS)
     assert list(paper["split"]) == official
-    with caplog.at_level(logging.WARNING, logger="weaklesion.splits"):
+    with caplog.at_level(logging.WARNING, logger="weaklesion.splits.assignment"):
         corrected = make_split(table_of(groups, official), fmt="deeplesion",
                                protocol="corrected", fractions=FRACTIONS)
     assert "regrouping" in caplog.text

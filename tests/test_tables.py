@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,21 +13,18 @@ import pandas as pd
 import pytest
 from conftest import run_rule_script
 
-from weaklesion.errors import MissingFilesError, WeaklesionError
-from weaklesion.h5store import write_attrs
-from weaklesion.tables import (
-    OUTPUT_FILES,
-    collect_runs,
-    collect_runs_from,
+from weaklesion.analysis.formatting import Document, bold, to_csv, to_html, to_markdown
+from weaklesion.analysis.outputs import TABLE_FILES, render_tables, write_tables
+from weaklesion.analysis.paper_table import (
     paper_table,
-    render_tables,
-    to_csv,
-    to_latex,
-    to_markdown,
-    vs_paper,
-    vs_paper_markdown,
-    write_tables,
+    paper_table_cells,
+    paper_table_document,
+    paper_table_latex,
 )
+from weaklesion.analysis.runs import collect_runs, collect_runs_from
+from weaklesion.analysis.vs_paper import vs_paper, vs_paper_document
+from weaklesion.datasets.patch_store import write_attrs
+from weaklesion.errors import MissingFilesError, WeaklesionError
 
 # A neutral value per metric; each test overrides what it checks.
 BASE = {"iou": 70.0, "dice": 80.0, "vs": 85.0, "center_error": 3.0, "perimeter_error": 9.0,
@@ -58,13 +57,67 @@ def row(table: pd.DataFrame, dataset: str, model: str, protocol: str = "paper") 
     return match.iloc[0]
 
 
+def to_paper_markdown(table: pd.DataFrame) -> str:
+    return to_markdown(paper_table_document(table))
+
+
+def markdown_rows(markdown: str) -> list[list[str]]:
+    """The cells of a Markdown pipe table, header first, as written (escapes kept)."""
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            for line in markdown.splitlines()
+            if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line)]
+
+
 def markdown_cells(markdown: str, dataset: str, model: str,
                    protocol: str = "paper") -> list[str]:
-    for line in markdown.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    for cells in markdown_rows(markdown):
         if cells[:3] == [dataset, protocol, model]:
             return cells
     raise AssertionError(f"no Markdown row for {dataset} {protocol} {model}")
+
+
+def latex_rows(latex: str) -> list[list[str]]:
+    """The cells of the tabular between \\toprule and \\bottomrule, header first (a rule
+    opening a row is not a cell)."""
+    body = latex[latex.index(r"\toprule") + len(r"\toprule"):latex.index(r"\bottomrule")]
+    rows = [re.sub(r"^\\midrule\s*", "", row.strip()) for row in body.split(r"\\")]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)&", row)] for row in rows if row]
+
+
+class HtmlCells(HTMLParser):
+    """The cells of an HTML page's table rows, ``<b>`` written back as ``**``, and the text
+    of its paragraphs and list items."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.rows, self.paragraphs, self.cell, self.text = [], [], None, None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = ""
+        elif tag == "b":
+            self.cell += "**"
+        elif tag in ("p", "li"):
+            self.text = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.rows[-1].append(self.cell.strip())
+            self.cell = None
+        elif tag == "b":
+            self.cell += "**"
+        elif tag in ("p", "li"):
+            self.paragraphs.append(self.text)
+            self.text = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+        elif self.text is not None:
+            self.text += data
 
 
 def column(name: str) -> int:
@@ -85,7 +138,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
     assert a1["iou_mean"] == pytest.approx(82.0)
     assert a1["iou_std"] == pytest.approx(2.0)
     assert a1["dice_std"] == pytest.approx(0.0)  # three equal seeds: a true 0, not a missing std
-    assert markdown_cells(to_markdown(table), "skin", "A1")[column("iou")] == "82.00 ± 2.00"
+    assert markdown_cells(to_paper_markdown(table), "skin", "A1")[column("iou")] == "82.00 ± 2.00"
 
 
 def test_relative_change_against_a1_of_the_same_dataset(tmp_path):
@@ -103,12 +156,12 @@ def test_relative_change_against_a1_of_the_same_dataset(tmp_path):
     assert row(table, "liver", "A1+L")["iou_rel_change"] == pytest.approx(0.02)
     assert pd.isna(row(table, "skin", "A1")["iou_rel_change"])
 
-    markdown = to_markdown(table)
+    markdown = to_paper_markdown(table)
     assert markdown_cells(markdown, "skin", "A1+L")[column("iou")] == "**84.00** (+5.0%)"
     assert markdown_cells(markdown, "skin", "ACoseg")[column("iou")] == "76.00 (-5.0%)"
     assert markdown_cells(markdown, "liver", "A1+L")[column("iou")] == "**51.00** (+2.0%)"
     assert "(" not in markdown_cells(markdown, "skin", "A1")[column("iou")]
-    latex = to_latex(table)
+    latex = paper_table_latex(table)
     assert r"76.00 ($-$5.0\%)" in latex and r"\textbf{84.00} (+5.0\%)" in latex
 
 
@@ -117,7 +170,7 @@ def test_no_a1_means_no_relative_change(tmp_path):
     write_run(tmp_path, "skin", "ACoseg", 0, iou=76.0)
     table = paper_table(collect_runs(tmp_path))
     assert table[[c for c in table if c.endswith("_rel_change")]].isna().all().all()
-    assert "%)" not in to_markdown(table)
+    assert "%)" not in to_paper_markdown(table)
 
 
 def test_best_cell_is_the_highest_score_and_the_lowest_error(tmp_path):
@@ -129,14 +182,14 @@ def test_best_cell_is_the_highest_score_and_the_lowest_error(tmp_path):
     assert table["hausdorff_best"].to_dict() == {"A1": True, "ACoseg": False, "A1+L": False}
     assert table["dice_best"].to_dict() == {"A1": True, "ACoseg": False, "A1+L": True}  # tie
 
-    markdown = to_markdown(table.reset_index())
+    markdown = to_paper_markdown(table.reset_index())
     assert markdown_cells(markdown, "skin", "A1+L")[column("iou")] == "**83.00** (+3.8%)"
     assert markdown_cells(markdown, "skin", "A1")[column("iou")] == "80.00"
     assert markdown_cells(markdown, "skin", "A1")[column("hausdorff")] == "**9.00**"
     assert markdown_cells(markdown, "skin", "A1+L")[column("hausdorff")] == "11.00 (+22.2%)"
     assert markdown_cells(markdown, "skin", "A1")[column("dice")] == "**88.00**"
     assert markdown_cells(markdown, "skin", "A1+L")[column("dice")] == "**88.00** (+0.0%)"
-    latex = to_latex(table.reset_index())
+    latex = paper_table_latex(table.reset_index())
     assert r"\textbf{9.00}" in latex and r"\textbf{11.00}" not in latex
 
 
@@ -154,7 +207,7 @@ def test_a_lone_model_is_not_marked_best(tmp_path):
     write_run(tmp_path, "skin", "A1", 0)
     table = paper_table(collect_runs(tmp_path))
     assert not table[[c for c in table if c.endswith("_best")]].any().any()
-    assert "**" not in to_markdown(table)
+    assert "**" not in to_paper_markdown(table)
 
 
 def test_single_seed_shows_no_std_and_is_not_decidable_against_the_paper(tmp_path):
@@ -163,9 +216,10 @@ def test_single_seed_shows_no_std_and_is_not_decidable_against_the_paper(tmp_pat
     runs = collect_runs(tmp_path)
     table = paper_table(runs)
     assert table[[c for c in table if c.endswith("_std")]].isna().all().all()
-    cells = markdown_cells(to_markdown(table), "ham", "A1")
+    cells = markdown_cells(to_paper_markdown(table), "ham", "A1")
     assert cells[column("dice")] == "90.00"
-    assert "±" not in " ".join(cells) and r"$\pm$" not in to_latex(table).split(r"\midrule")[1]
+    assert "±" not in " ".join(cells)
+    assert r"$\pm$" not in paper_table_latex(table).split(r"\midrule")[1]
     header, values = (line.split(",") for line in to_csv(table).splitlines())
     assert values[header.index("dice_std")] == ""  # empty, never a fake 0
     assert values[header.index("dice_mean")] == "90.0"
@@ -173,7 +227,7 @@ def test_single_seed_shows_no_std_and_is_not_decidable_against_the_paper(tmp_pat
     comparison = vs_paper(runs).set_index("metric")
     assert comparison["within_2std"].isna().all()
     assert comparison.loc["dice", "verdict"] == "not decidable: 1 seed, no std"
-    assert "not decidable" in vs_paper_markdown(comparison.reset_index())
+    assert "not decidable" in to_markdown(vs_paper_document(comparison.reset_index()))
 
 
 def test_missing_models_and_datasets_are_simply_absent_and_models_keep_the_paper_order(tmp_path):
@@ -186,7 +240,7 @@ def test_missing_models_and_datasets_are_simply_absent_and_models_keep_the_paper
         ("liver", "A1+L"),
         ("skin", "A1"), ("skin", "ACoseg"), ("skin", "A1+L"), ("skin", "UNet"),
     ]
-    models = [line.split("|")[3].strip() for line in to_markdown(table).splitlines()[2:7]]
+    models = [cells[2] for cells in markdown_rows(to_paper_markdown(table))[1:]]
     assert models == ["A1+L", "A1", "ACoseg", "A1+L", "UNet"]
 
 
@@ -196,21 +250,31 @@ def test_latex_is_a_booktabs_table_with_escaped_names(tmp_path):
         write_run(tmp_path, "ham_10k", "A1+L", seed, iou=iou + 2)
     write_run(tmp_path, "lits#2", "A1", 0)
     write_run(tmp_path, "lits#2", "A1+L", 0)
-    latex = to_latex(paper_table(collect_runs(tmp_path)))
+    latex = paper_table_latex(paper_table(collect_runs(tmp_path)))
     lines = [line.strip() for line in latex.splitlines()]
     assert lines.index(r"\toprule") < lines.index(r"\midrule") < lines.index(r"\bottomrule")
-    assert lines.count(r"\midrule") == 2  # below the header, and between the two blocks
-    assert r"\begin{tabular}" in latex and latex.rstrip().endswith(r"\end{table}")
+    # Below the header, and opening the second block.
+    assert [line.split(" ")[0] for line in lines if line.startswith(r"\midrule")] == [
+        r"\midrule", r"\midrule"]
+    assert r"\begin{tabular}{@{}lllrcccccc@{}}" in latex
+    assert r"\usepackage{booktabs}" in lines[0] and latex.rstrip().endswith(r"\end{table}")
     assert latex.count("{") == latex.count("}")
     # One block per dataset and protocol; the names open their block only.
     body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
     assert body[0].startswith(r"ham\_10k & paper & A1 & 3 & 82.00 $\pm$ 2.00 &")
     assert body[1].startswith(r"&  & A1+L & 3 & \textbf{84.00 $\pm$ 2.00} (+2.4\%) &")
-    assert body[3].startswith(r"lits\#2 & paper & A1 & 1 &")
+    assert body[2].startswith(r"\midrule lits\#2 & paper & A1 & 1 &")
     assert "ham_10k" not in latex.replace(r"ham\_10k", "")
+    assert len(body) == 4
     for line in body:
-        if line != r"\midrule":
-            assert line.endswith(r"\\") and line.count("&") == 9
+        assert line.endswith(r"\\") and line.count("&") == 9
+    rows = latex_rows(latex)
+    assert rows[0][4:] == [r"IoU $\uparrow$", r"Dice $\uparrow$", r"VS $\uparrow$",
+                           r"Centre error $\downarrow$", r"Perimeter error $\downarrow$",
+                           r"Hausdorff $\downarrow$"]
+    assert [row[:3] for row in rows[1:]] == [
+        [r"ham\_10k", "paper", "A1"], ["", "", "A1+L"], [r"lits\#2", "paper", "A1"],
+        ["", "", "A1+L"]]
 
 
 def test_csv_is_tidy_and_numeric(tmp_path):
@@ -238,7 +302,7 @@ def test_null_metric_is_a_dash_and_never_best(tmp_path):
     table = paper_table(collect_runs(tmp_path))
     assert pd.isna(row(table, "skin", "A1")["hausdorff_mean"])
     assert not row(table, "skin", "A1+L")["hausdorff_best"]  # nothing to beat
-    assert markdown_cells(to_markdown(table), "skin", "A1")[column("hausdorff")] == "–"
+    assert markdown_cells(to_paper_markdown(table), "skin", "A1")[column("hausdorff")] == "–"
 
 
 def reproduce(results: Path, dataset: str, model: str, dice: list[float],
@@ -268,11 +332,11 @@ def test_vs_paper_against_the_shipped_published_numbers(tmp_path):
     assert dice.loc["ham_far", "verdict"] == "outside"
     assert len(comparison) == 2 * 6  # two datasets × one model × the paper's six metrics
 
-    markdown = vs_paper_markdown(comparison)
-    assert "| ham\\_close | ham10k | A1 | Dice | 90.01 ± 0.09 | 90.00 ± 0.10 | 3 | -0.01 | yes |" \
-        in markdown
-    assert "| ham\\_far | ham10k | A1 | Dice | 90.01 ± 0.09 | 85.00 ± 0.10 | 3 | -5.01 | no |" \
-        in markdown
+    rows = markdown_rows(to_markdown(vs_paper_document(comparison)))
+    assert ["ham\\_close", "ham10k", "A1", "Dice", "90.01 ± 0.09", "90.00 ± 0.10", "3", "-0.01",
+            "yes"] in [row[:9] for row in rows]
+    assert ["ham\\_far", "ham10k", "A1", "Dice", "90.01 ± 0.09", "85.00 ± 0.10", "3", "-5.01",
+            "no"] in [row[:9] for row in rows]
 
 
 def test_both_protocols_in_one_table_each_against_its_own_a1(tmp_path):
@@ -289,7 +353,7 @@ def test_both_protocols_in_one_table_each_against_its_own_a1(tmp_path):
     # Best is decided within a protocol: both A1+L rows are best.
     assert row(table, "skin", "A1+L", "paper")["iou_best"]
     assert row(table, "skin", "A1+L", "corrected")["iou_best"]
-    markdown = to_markdown(table)
+    markdown = to_paper_markdown(table)
     assert markdown_cells(markdown, "skin", "A1+L", "corrected")[column("iou")] == (
         "**77.00** (+10.0%)")
 
@@ -312,17 +376,9 @@ def test_vs_paper_compares_the_paper_protocol_and_shows_corrected_beside_it(tmp_
     assert dice.loc["A1+L", "verdict"] == "not decidable: no paper-protocol run"
     assert pd.isna(dice.loc["A1+L", "within_2std"])
     assert dice.loc["A1+L", "corrected_mean"] == pytest.approx(91.5)
-    markdown = vs_paper_markdown(comparison)
-    assert ("| ham | ham10k | A1 | Dice | 90.01 ± 0.09 | 90.00 ± 0.10 | 3 | -0.01 | yes | "
-            "88.00 ± 1.00 | -2.01 |") in markdown
-
-
-def test_summaries_from_before_protocols_take_the_protocol_of_their_folder(tmp_path):
-    path = write_run(tmp_path, "skin", "A1", 0, "corrected")
-    summary = json.loads(path.read_text())
-    del summary["protocol"]
-    path.write_text(json.dumps(summary))
-    assert collect_runs(tmp_path)["protocol"].tolist() == ["corrected"]
+    rows = markdown_rows(to_markdown(vs_paper_document(comparison)))
+    assert ["ham", "ham10k", "A1", "Dice", "90.01 ± 0.09", "90.00 ± 0.10", "3", "-0.01", "yes",
+            "88.00 ± 1.00", "-2.01"] in rows
 
 
 def test_vs_paper_matches_by_format_not_name(tmp_path):
@@ -368,20 +424,21 @@ def test_write_tables_writes_all_five_files_atomically(tmp_path):
     reproduce(results, "ham", "A1", [89.9, 90.0, 90.1])
     out = tmp_path / "tables"
     written = write_tables(results, out)
-    assert sorted(p.name for p in written) == sorted(OUTPUT_FILES.values())
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES.values())  # no temps
+    assert sorted(p.name for p in written) == sorted(TABLE_FILES.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(TABLE_FILES.values())  # no temps
     assert "90.00 ± 0.10" in (out / "paper_table.md").read_text()
     assert (out / "paper_table.tex").read_text().count(r"\bottomrule") == 1
     assert len(pd.read_csv(out / "paper_table.csv")) == 1
     assert len(pd.read_csv(out / "vs_paper.csv")) == 6
-    assert "| ham | ham10k | A1 | Dice |" in (out / "vs_paper.md").read_text()
+    rows = markdown_rows((out / "vs_paper.md").read_text())
+    assert ["ham", "ham10k", "A1", "Dice"] in [row[:4] for row in rows]
 
 
 def test_a_rule_without_summaries_still_renders_every_file():
     runs = collect_runs_from([])
     assert runs["iou"].dtype == float and runs["seed"].dtype == "int64"
     texts = render_tables(runs)
-    assert set(texts) == set(OUTPUT_FILES)
+    assert set(texts) == set(TABLE_FILES)
     assert texts["paper_csv"].splitlines()[0].startswith(
         "dataset,protocol,model,n_seeds,iou_mean,")
     assert len(texts["paper_csv"].splitlines()) == 1
@@ -393,7 +450,8 @@ def test_no_runs_names_the_folder_and_the_pattern(tmp_path):
     with pytest.raises(MissingFilesError) as caught:
         write_tables(tmp_path / "results", tmp_path / "tables")
     message = str(caught.value)
-    assert str(tmp_path / "results") in message and "*/*/*/seed*/summary.json" in message
+    assert str(tmp_path / "results") in message
+    assert "<dataset>/<protocol>/<model>/seed<N>/summary.json" in message
     assert not (tmp_path / "tables").exists()
 
 
@@ -405,12 +463,17 @@ def test_other_json_files_are_not_runs(tmp_path):
     assert collect_runs(tmp_path)["seed"].tolist() == [0]
 
 
+RUN = {"dataset": "skin", "protocol": "paper", "model": "A1"}
+
+
 @pytest.mark.parametrize(("content", "named"), [
     ("{not json", "not a readable JSON"),
     ("[1, 2]", "JSON object"),
-    (json.dumps({**BASE, "dataset": "skin", "model": "A1", "seed": "zero"}), "'seed'"),
-    (json.dumps({**BASE, "dataset": "skin", "model": "A1", "seed": 0, "iou": "high"}), "'iou'"),
-    (json.dumps({"dataset": "skin", "model": "A1", "seed": 0, "iou": 1.0}), "'dice'"),
+    (json.dumps({**BASE, **RUN, "seed": "zero"}), "'seed'"),
+    (json.dumps({**BASE, **RUN, "seed": 0, "iou": "high"}), "'iou'"),
+    (json.dumps({**RUN, "seed": 0, "iou": 1.0}), "'dice'"),
+    # Every summary names its protocol; its folder is not asked.
+    (json.dumps({**BASE, "dataset": "skin", "model": "A1", "seed": 0}), "'protocol'"),
 ])
 def test_bad_summary_names_the_file_and_the_key(tmp_path, content, named):
     path = tmp_path / "skin" / "paper" / "A1" / "seed0" / "summary.json"
@@ -445,7 +508,7 @@ def test_rule_script_uses_the_listed_summaries_and_the_configured_formats(tmp_pa
     snakemake = SimpleNamespace(
         input=SimpleNamespace(summaries=summaries),
         output=SimpleNamespace(**{key: str(tables / f"out_{name}")
-                                  for key, name in OUTPUT_FILES.items()}),
+                                  for key, name in TABLE_FILES.items()}),
         params=SimpleNamespace(formats={"ham": "ham10000"}),
         log=[str(tmp_path / "logs" / "tables.log")],
     )
@@ -458,15 +521,67 @@ def test_rule_script_uses_the_listed_summaries_and_the_configured_formats(tmp_pa
 
 
 
-def test_markdown_documents_become_html_tables_for_the_report():
-    from weaklesion.tables import markdown_to_html
+def test_a_document_is_markdown_and_a_self_contained_html_page():
+    table = pd.DataFrame({"Dataset": ["ham_10k", "a|b<c"], "Model": ["A1+L", "A1"],
+                          "Dice ↑": [bold("90.0 ± 1.0") + " (+1.0%)", "80.0"]})
+    document = Document("Results", intro=["A legend <with> markup."], bullets=["A claim."],
+                        table=table, names=["Dataset", "Model"], right_aligned=["Dice ↑"])
+    page = to_html(document)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<title>Results</title>" in page and '<meta charset="utf-8">' in page
+    html = HtmlCells(page)
+    assert html.rows == [["Dataset", "Model", "Dice ↑"],
+                         ["ham_10k", "A1+L", "**90.0 ± 1.0** (+1.0%)"], ["a|b<c", "A1", "80.0"]]
+    assert "<b>90.0 ± 1.0</b> (+1.0%)" in page and "a|b&lt;c" in page
+    assert html.paragraphs == ["A legend <with> markup.", "A claim."]
+    assert "<p>A legend &lt;with&gt; markup.</p>" in page and "<li>A claim.</li>" in page
+    assert "td.col2 {\n  text-align: right;" in page and "td.col0 {" not in page
+    markdown = to_markdown(document)
+    assert markdown.startswith("A legend <with> markup.\n\n- A claim.\n\n| Dataset ")
+    assert markdown_rows(markdown) == [["Dataset", "Model", "Dice ↑"],
+                                       ["ham\\_10k", "A1+L", "**90.0 ± 1.0** (+1.0%)"],
+                                       ["a\\|b\\<c", "A1", "80.0"]]
+    assert re.fullmatch(r"\|:-+\|:-+\|-+:\|", markdown.splitlines()[5])  # names left, numbers right
 
-    text = ("| Dataset | Model | Dice ↑ |\n|---|---|---:|\n"
-            "| ham\\_10k | A1+L | **90.0 ± 1.0** (+1.0%) |\n| a\\|b | A1 | 80.0 |\n\n"
-            "A legend <with> **bold**.\n")
-    page = markdown_to_html(text, "Results")
-    assert page.startswith("<!DOCTYPE html>") and "<title>Results</title>" in page
-    assert "<th>Dice ↑</th>" in page
-    assert "<td>ham_10k</td><td>A1+L</td><td class='num'><b>90.0 ± 1.0</b> (+1.0%)</td>" in page
-    assert "<td>a|b</td>" in page
-    assert "<p>A legend &lt;with&gt; <b>bold</b>.</p>" in page
+
+def from_latex(cell: str) -> str:
+    """A LaTeX cell of the paper's table spelt back as a display string."""
+    for latex, text in ((r"$\pm$", "±"), (r"$-$", "-"), (r"$\uparrow$", "↑"),
+                        (r"$\downarrow$", "↓"), ("--", "–")):
+        cell = cell.replace(latex, text)
+    cell = re.sub(r"\\textbf\{(.*?)\}", r"**\1**", cell)
+    return re.sub(r"\\([%_#&$])", r"\1", cell)
+
+
+def test_markdown_latex_and_html_of_the_paper_table_hold_the_same_cells(tmp_path):
+    for seed, iou in enumerate([80.0, 82.0, 84.0]):
+        write_run(tmp_path, "ham_10k", "A1", seed, iou=iou, hausdorff=None)
+        write_run(tmp_path, "ham_10k", "A1+L", seed, iou=iou + 2, dice=79.0)
+        write_run(tmp_path, "ham_10k", "A1", seed, "corrected", iou=iou - 1)
+        write_run(tmp_path, "ham_10k", "ACoseg", seed, "corrected", iou=iou + 1)
+    write_run(tmp_path, "lits#2", "A1", 0, center_error=4.5)
+    write_run(tmp_path, "lits#2", "A1+L", 0)
+    table = paper_table(collect_runs(tmp_path))
+    cells = paper_table_cells(table)
+    expected = [list(cells.columns), *cells.to_numpy().tolist()]
+    texts = render_tables(collect_runs(tmp_path))
+
+    markdown = [[re.sub(r"\\(.)", r"\1", cell) for cell in row]
+                for row in markdown_rows(texts["paper_md"])]
+    assert markdown == expected
+    assert HtmlCells(texts["paper_html"]).rows == expected
+    latex = [[from_latex(cell) for cell in row] for row in latex_rows(texts["paper_tex"])]
+    for above, row in zip(latex[1:], latex[2:], strict=False):
+        if row[:2] == ["", ""]:  # the names open their block only
+            row[:2] = above[:2]
+    assert latex == expected
+
+    # The cells that matter are there: bold best values, changes, a dash, single seeds.
+    flat = [cell for row in expected for cell in row]
+    assert "**84.00 ± 2.00** (+2.4%)" in flat  # ham_10k A1+L IoU, paper
+    assert "79.00 ± 0.00 (-1.2%)" in flat  # its Dice, below A1's 80
+    assert "**83.00 ± 2.00** (+2.5%)" in flat  # ACoseg against A1 81, corrected
+    assert "–" in flat and "**3.00** (-33.3%)" in flat  # no Hausdorff; lits#2 centre error
+    assert sum("**" in cell for cell in flat) >= 10
+
+

@@ -10,17 +10,16 @@ from reference_vectors import load as load_vectors
 
 from weaklesion import PATCH_SIZE
 from weaklesion.datasets.base import Lesion, WeakLabel
-from weaklesion.h5store import PatchWriter, read_arrays, write_attrs
-from weaklesion.recist import (
+from weaklesion.datasets.patch_store import PatchWriter, read_arrays, write_attrs
+from weaklesion.ellipses.drawing import draw_released_target
+from weaklesion.ellipses.fitting import (
     ELLIPSE_COLUMNS,
     Ellipse,
-    grabcut_target,
     rasterise_ellipse,
-    released_grabcut,
     released_recist_features,
 )
-from weaklesion.targets import (
-    draw_released_target,
+from weaklesion.weak_labels.grabcut import grabcut_target, released_grabcut
+from weaklesion.weak_labels.targets import (
     ellipse_masks,
     ellipse_table,
     grabcut_masks,
@@ -73,7 +72,8 @@ def write_data_h5(path, masks, *, ellipses=ELLIPSES, recipe="exact", frames=None
     whose targets are made by ``recipe`` from ``ellipses`` on ``frames`` (default 120×120)."""
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as h5:
-        write_attrs(h5, fmt="test", dataset="t", settings={}, target_recipe=recipe)
+        write_attrs(h5, fmt="test", dataset="t", settings={"protocol": "corrected"},
+                    target_recipe=recipe)
         writer = PatchWriter(h5, has_masks=masks is not None, has_recist=masks is None)
         for i, params in enumerate(ellipses):
             frame = (PATCH_SIZE, PATCH_SIZE) if frames is None else tuple(frames[i])

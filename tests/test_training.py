@@ -30,25 +30,21 @@ from training_helpers import (
     write_stage_files,
 )
 
-import weaklesion.training as training
-from weaklesion.checkpoints import load_checkpoint
+import weaklesion.training.loop as training_loop
 from weaklesion.errors import ConfigError, WeaklesionError
-from weaklesion.fast_paths import EAGER, FastPaths, split_gpu_config
-from weaklesion.fused_passes import pair_outputs
-from weaklesion.models import build_model
-from weaklesion.training import (
+from weaklesion.models.registry import build_model
+from weaklesion.splits.arrays import LesionArrays, load_splits
+from weaklesion.training.checkpoints import load_checkpoint
+from weaklesion.training.fast_paths import EAGER, FastPaths, split_gpu_config
+from weaklesion.training.fused_passes import pair_outputs
+from weaklesion.training.loop import run_fingerprint, train
+from weaklesion.training.precision import autocast, pick_device
+from weaklesion.training.settings import keeps_best, settings_from_config
+from weaklesion.training.steps import (
     Batches,
-    LesionArrays,
-    autocast,
-    keeps_best,
-    load_splits,
     mask_loss_scale,
     optimiser_step,
-    pick_device,
-    run_fingerprint,
-    settings_from_config,
     step_terms,
-    train,
     validate,
 )
 
@@ -365,7 +361,7 @@ def test_checkpoint_of_other_settings_is_ignored_and_of_the_same_run_resumed(
     other = model_settings("A1", seed=1, schedule={"epochs": 1})
     # Keep the other run's checkpoints, as a run killed just before its end would.
     with monkeypatch.context() as patch:
-        patch.setattr(training.shutil, "rmtree", lambda *args, **kwargs: None)
+        patch.setattr(training_loop.shutil, "rmtree", lambda *args, **kwargs: None)
         other_history = run(other, splits, tmp_path / "other", fingerprint="other-run")
     assert (tmp_path / "other" / "checkpoints" / "last.pt").exists()
     shutil.copytree(tmp_path / "other" / "checkpoints", tmp_path / "this" / "checkpoints")
@@ -474,7 +470,8 @@ RESUMABLE_RUN = textwrap.dedent("""
     import torch
 
     from training_helpers import tiny_settings
-    from weaklesion.training import load_splits, run_fingerprint, train
+    from weaklesion.splits.arrays import load_splits
+    from weaklesion.training.loop import run_fingerprint, train
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="LOG %(message)s")
@@ -609,7 +606,7 @@ def test_fused_pairs_train_acoseg_as_its_two_passes_do(runs, splits, tmp_path, c
         fused_steps.append(1)
         return pair_outputs(*args, **kwargs)
 
-    monkeypatch.setattr("weaklesion.training.pair_outputs", counted)
+    monkeypatch.setattr("weaklesion.training.steps.pair_outputs", counted)
     settings, _, _ = runs["ACoseg"]
     with caplog.at_level("INFO", logger="weaklesion.training"):
         history = run(settings, splits, tmp_path, fast=FastPaths(fused_pairs=True))
@@ -626,7 +623,7 @@ def test_validation_batch_size_changes_validation_by_rounding_only(runs, splits,
         sizes.append(batch_size)
         return validate(model, settings, batches, scale, batch_size)
 
-    monkeypatch.setattr("weaklesion.training.validate", recorded)
+    monkeypatch.setattr("weaklesion.training.loop.validate", recorded)
     settings, out, eager = runs["A1"]
     history = run(settings, splits, tmp_path, fast=FastPaths(validation_batch_size=3))
     assert sizes == [3, 3]  # 4 validation lesions: batches of 3 and 1, every epoch
@@ -665,7 +662,7 @@ def test_fast_paths_name_the_config_key_of_a_bad_value():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_graphed_step_matches_the_eager_step_on_cuda(splits):
     """On a GPU: three steps replayed from a captured graph give the eager steps' weights."""
-    from weaklesion.cuda_graphs import GraphedStep
+    from weaklesion.training.cuda_graphs import GraphedStep
 
     device = torch.device("cuda")
     settings = model_settings("A1")
@@ -697,7 +694,7 @@ def test_fused_graphed_acoseg_steps_match_the_eager_two_pass_steps_on_cuda(split
     """On a GPU: ACoseg's pairs fused and replayed from graphs (two captured per batch, after
     3 eager warm-up steps each) move the weights as the eager two-pass steps do. TF32
     convolutions add rounding of their own; one plain pass over the 8 is ~0.4 away."""
-    from weaklesion.training import BatchSteps
+    from weaklesion.training.steps import BatchSteps
 
     device = torch.device("cuda")
     settings = model_settings("ACoseg", deterministic=False)

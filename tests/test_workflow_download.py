@@ -11,7 +11,7 @@ import pytest
 from http_fixture_server import FixtureServer
 from workflow_helpers import copy_workflow, run_snakemake
 
-from weaklesion.demo import DEMO_FILES, write_demo_dataset
+from weaklesion.datasets.demo import DEMO_FILES, write_demo_dataset
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_archives_are_downloaded_verified_and_read(served_archives, tmp_path):
     verified = pd.read_csv(workdir / "results/web/archives.tsv", sep="\t")
     assert list(verified["name"]) == list(DEMO_FILES)
     assert (verified["md5"] == verified["expected_md5"]).all()
+    assert not verified["hashed_now"].any()  # each MD5 as the download computed it
     assert len(pd.read_csv(workdir / "results/web/source_files.tsv", sep="\t")) == 12
     for name in DEMO_FILES:
         assert len(server.requests_for(f"/files/{name}")) >= 1

@@ -16,12 +16,14 @@ import pandas as pd
 import torch
 
 from weaklesion import PATCH_SIZE
-from weaklesion.checkpoints import save_checkpoint
 from weaklesion.datasets.base import Lesion, WeakLabel
-from weaklesion.h5store import PatchWriter, write_attrs, write_masks
-from weaklesion.models import build_model
-from weaklesion.schedules import Schedule
-from weaklesion.training import LesionArrays, TrainSettings, train
+from weaklesion.datasets.patch_store import PatchWriter, write_attrs, write_masks
+from weaklesion.models.registry import build_model
+from weaklesion.splits.arrays import LesionArrays
+from weaklesion.training.checkpoints import save_checkpoint
+from weaklesion.training.loop import train
+from weaklesion.training.schedules import Schedule
+from weaklesion.training.settings import TrainSettings
 
 N_CLUSTERS = 3
 RADII = (14, 22, 30)  # one disc size per cluster
@@ -83,7 +85,8 @@ def tiny_settings(model: str = "A1", **changes) -> TrainSettings:
     schedule = dataclasses.replace(TINY_SCHEDULE, **changes.pop("schedule", {}))
     defaults = dict(model=model, encoder="resnet18", encoder_weights=None,
                     num_clusters=N_CLUSTERS, geometry="compact", channel_order="rgb",
-                    pad_mode="zero", schedule=schedule, seed=0, deterministic=True)
+                    pad_mode="zero", schedule=schedule, seed=0, protocol="corrected",
+                    deterministic=True)
     return TrainSettings(**{**defaults, **changes})
 
 
@@ -94,7 +97,7 @@ def write_stage_files(folder: Path, lesions: LesionArrays, split: list[str]) -> 
     paths = {"data": folder / "data.h5", "targets": folder / "targets.h5",
              "clusters": folder / "clusters.parquet", "split": folder / "split.csv"}
     with h5py.File(paths["data"], "w") as h5:
-        write_attrs(h5, fmt="demo", dataset="synthetic", settings={})
+        write_attrs(h5, fmt="demo", dataset="synthetic", settings={"protocol": "corrected"})
         writer = PatchWriter(h5, has_masks=True, has_recist=False)
         for lesion_id, image, mask in zip(lesions.lesion_ids, lesions.images, lesions.masks,
                                           strict=True):

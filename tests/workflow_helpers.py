@@ -43,6 +43,38 @@ DATA_HALF_OUTPUTS = (
 SNAKEMAKE_TIMEOUT_S = 300
 
 
+MODELS = ["A1", "A1+L", "ACoseg"]
+
+
+def tiny_training_config(protocols=("paper",), fast_paths=None, **train_changes) -> dict:
+    """The tiny demo trained end to end: every model, one seed, two epochs of resnet18."""
+    config = tiny_demo_config(demo={"n_images": 40, "width": 160, "height": 120})
+    config.update(models=MODELS, seeds=[0], protocols=list(protocols))
+    config["train"] = {"encoder": "resnet18", "encoder_weights": None, "geometry": "compact",
+                       "epochs": 2, **train_changes}
+    # Two simulated GPUs, locked in the run's own folder (see `trained_models_run`).
+    config["gpus"] = {"devices": ["0", "1"], "lock_dir": "gpu-locks", **(fast_paths or {})}
+    return config
+
+
+# The trained run's jobs use one thread each, so that two GPU jobs share the two cores.
+TRAINED_RUN_ARGS = ("--set-threads", "train_model=1", "evaluate_model=1")
+
+
+def validated(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as the Snakefile sees it: checked against the schema, defaults filled in."""
+    from snakemake.utils import validate  # deferred: most tests never need it
+
+    config = copy.deepcopy(dict(config))
+    validate(config, str(REPO_ROOT / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def validated_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One dataset entry with the schema's defaults filled in."""
+    return validated({"datasets": {"entry": entry}})["datasets"]["entry"]
+
+
 def tiny_demo_config(**dataset_changes: Any) -> dict[str, Any]:
     """The tiny demo config, with keys of its ``demo`` dataset entry replaced."""
     config = copy.deepcopy(TINY_DEMO_CONFIG)
@@ -188,6 +220,7 @@ class CompletedRun:
 
 
 _DEMO_RUN = pytest.StashKey[CompletedRun]()
+_TRAINED_RUN = pytest.StashKey[Path]()
 
 
 def shared_demo_run(config: pytest.Config,
@@ -200,3 +233,16 @@ def shared_demo_run(config: pytest.Config,
         assert result.returncode == 0, f"the demo's data half failed:\n{result.stdout}"
         config.stash[_DEMO_RUN] = CompletedRun(workdir, result)
     return config.stash[_DEMO_RUN]
+
+
+def trained_models_run(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole workflow on ``tiny_training_config()`` under protocol paper, once per
+    session (the models test and the SLURM test share it), on a machine with two simulated
+    GPUs: the GPU jobs claim them (weaklesion.training.devices), two at a time. Tests that
+    change its config put it back; results are never changed."""
+    if _TRAINED_RUN not in config.stash:
+        workdir = copy_workflow(tmp_path_factory.mktemp("models") / "wf", tiny_training_config())
+        result = run_snakemake(workdir, "--resources", "gpu=2", *TRAINED_RUN_ARGS, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        config.stash[_TRAINED_RUN] = workdir
+    return config.stash[_TRAINED_RUN]

@@ -32,6 +32,10 @@ wait_for() {  # wait_for SECONDS COMMAND...
 start() {
   install_packages
   [ "$(id -u)" = 0 ] || { echo "slurm_testbed: need root to start the daemons" >&2; exit 3; }
+  # A test cluster killed before its stop leaves its link behind, pointing nowhere.
+  if [ -L /etc/slurm/slurm.conf ] && [ ! -e /etc/slurm/slurm.conf ]; then
+    rm -f /etc/slurm/slurm.conf
+  fi
   if [ -e /etc/slurm/slurm.conf ]; then
     echo "slurm_testbed: /etc/slurm/slurm.conf exists; not starting a test cluster here" >&2
     exit 3

@@ -11,9 +11,9 @@ from weaklesion.errors import WeaklesionError
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from weaklesion.atomic import atomic_path
-    from weaklesion.metrics import METRIC_COLUMNS
-    from weaklesion.scoring import score_folders
+    from weaklesion.evaluation.folder_scoring import score_folders
+    from weaklesion.evaluation.metrics import METRIC_COLUMNS
+    from weaklesion.utilities.atomic import atomic_path
 
     table = score_folders(args.gt, args.pred)
     with atomic_path(args.out, suffix=".csv") as tmp:
@@ -24,9 +24,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from weaklesion.evaluation import Predictor
-    from weaklesion.prediction import predict_folder
-    from weaklesion.training import pick_device
+    from weaklesion.evaluation.folder_prediction import predict_folder
+    from weaklesion.evaluation.predictor import Predictor
+    from weaklesion.training.precision import pick_device
 
     predictor = Predictor(args.model, pick_device(args.device))
     written = predict_folder(predictor, args.images, args.out, args.batch_size)
@@ -36,8 +36,9 @@ def _predict(args: argparse.Namespace) -> None:
 def _table(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from weaklesion.comparison_tables import paper_claim_lines, write_comparisons
-    from weaklesion.tables import collect_runs, write_tables
+    from weaklesion.analysis.outputs import write_comparisons, write_tables
+    from weaklesion.analysis.runs import collect_runs
+    from weaklesion.analysis.vs_paper import paper_claim_lines
 
     out = args.out if args.out is not None else args.results_dir / "tables"
     runs = collect_runs(args.results_dir)

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from weaklesion.atomic import atomic_path
-from weaklesion.clustering import cluster_lesions
-from weaklesion.h5store import read_cluster_table
-from weaklesion.logs import rule_logging
+from weaklesion.datasets.patch_store import read_cluster_table
+from weaklesion.utilities.atomic import atomic_path
+from weaklesion.utilities.logs import rule_logging
+from weaklesion.weak_labels.clusters import cluster_lesions
 
 with rule_logging(snakemake.log[0]) as log:
     cluster_table = read_cluster_table(snakemake.input.data)

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from weaklesion.archives import ManifestEntry, download
-from weaklesion.logs import rule_logging
+from weaklesion.raw.download import download
+from weaklesion.raw.manifest import ManifestEntry
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     path = download(ManifestEntry(**snakemake.params.entry), Path(snakemake.output[0]).parent)

@@ -1,7 +1,7 @@
 """Make the ellipse training targets (as data.h5's target recipe says) and tabulate them."""
 
-from weaklesion.logs import rule_logging
-from weaklesion.targets import target_recipe, write_ellipse_targets
+from weaklesion.utilities.logs import rule_logging
+from weaklesion.weak_labels.targets import target_recipe, write_ellipse_targets
 
 with rule_logging(snakemake.log[0]) as log:
     log.info("target recipe: %s", target_recipe(snakemake.input.data))

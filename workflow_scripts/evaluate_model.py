@@ -3,12 +3,14 @@
 import numpy as np
 import torch
 
-from weaklesion.devices import claim_device
-from weaklesion.evaluated_set import EvaluationPlan
-from weaklesion.evaluation import Predictor, score_test_split, summarise, write_evaluation
-from weaklesion.fast_paths import split_gpu_config
-from weaklesion.logs import rule_logging
-from weaklesion.training import load_splits, pick_device
+from weaklesion.evaluation.evaluated_set import EvaluationPlan
+from weaklesion.evaluation.predictor import Predictor
+from weaklesion.evaluation.run_scoring import score_test_split, summarise, write_evaluation
+from weaklesion.splits.arrays import load_splits
+from weaklesion.training.devices import claim_device
+from weaklesion.training.fast_paths import split_gpu_config
+from weaklesion.training.precision import pick_device
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     # Before anything starts CUDA: this job's own GPU, the only one it sees. From the config,

@@ -8,11 +8,12 @@ setting), optional ``title``.
 
 import pandas as pd
 
-from weaklesion.comparisons import DEFAULT_VARIANT, read_run_metrics, run_means, split_variant
+from weaklesion.analysis.runs import read_run_metrics, run_means
 from weaklesion.figures import write_figure
 from weaklesion.figures.forest import ablation_figure
 from weaklesion.figures.inputs import figure_title, file_list
-from weaklesion.logs import rule_logging
+from weaklesion.layout import DEFAULT_VARIANT, split_variant
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     wildcards, setting = snakemake.wildcards, snakemake.wildcards.setting

@@ -23,7 +23,7 @@ from weaklesion.figures.inputs import (
     read_cluster_labels,
     read_lesion_ids,
 )
-from weaklesion.logs import rule_logging
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     params = snakemake.params

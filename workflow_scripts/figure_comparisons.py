@@ -6,10 +6,10 @@ Rule wiring: input ``comparisons`` = ``results/tables/comparisons.csv``; output 
 
 import pandas as pd
 
-from weaklesion.comparisons import DEFAULT_VARIANT
 from weaklesion.figures import write_figure
 from weaklesion.figures.forest import forest_plot
-from weaklesion.logs import rule_logging
+from weaklesion.layout import DEFAULT_VARIANT
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     dataset = snakemake.wildcards.dataset

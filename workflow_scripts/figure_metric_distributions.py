@@ -14,7 +14,7 @@ Rule wiring:
 
 from weaklesion.figures import DISTRIBUTION_METRICS, metric_distributions, write_figure
 from weaklesion.figures.inputs import figure_title, file_list, read_metrics
-from weaklesion.logs import rule_logging
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     params = snakemake.params

@@ -20,6 +20,7 @@ where A1 is not), best first, so good and poor results both show.
 
 import numpy as np
 
+from weaklesion.datasets.patch_store import as_levels
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures import (
     dice_scores,
@@ -38,8 +39,7 @@ from weaklesion.figures.inputs import (
     read_rows,
 )
 from weaklesion.figures.segmentations import SEGMENTATION_COLUMNS
-from weaklesion.h5store import as_levels
-from weaklesion.logs import rule_logging
+from weaklesion.utilities.logs import rule_logging
 
 REFERENCE_LABELS = {"mask": "ground truth", "grabcut": "GrabCut reference"}
 
@@ -49,8 +49,9 @@ with rule_logging(snakemake.log[0]) as log:
     runs = first_seed_runs(file_list(snakemake.input.predictions))
     chooser = selection_model(runs)
     predicted_ids = {model: read_lesion_ids(run.path) for model, run in runs.items()}
-    # Under protocol paper some runs were scored on other lesions (weaklesion.evaluated_set):
-    # draw the lesions every drawn model predicted, and leave out models with none of them.
+    # Under protocol paper some runs were scored on other lesions
+    # (weaklesion.evaluation.evaluated_set): draw the lesions every drawn model predicted, and
+    # leave out models with none of them.
     test_ids = predicted_ids[chooser]
     left_out = [m for m, ids in predicted_ids.items() if not np.isin(test_ids, ids).any()]
     if left_out:

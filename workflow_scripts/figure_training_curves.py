@@ -12,7 +12,7 @@ Rule wiring:
 
 from weaklesion.figures import training_curves, write_figure
 from weaklesion.figures.inputs import figure_title, file_list, read_histories
-from weaklesion.logs import rule_logging
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     title = figure_title(snakemake.params, snakemake.wildcards)

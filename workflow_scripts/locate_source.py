@@ -1,8 +1,8 @@
 """List the raw items a dataset's adapter finds; fails early naming missing files."""
 
-from weaklesion.atomic import atomic_path
-from weaklesion.logs import rule_logging
-from weaklesion.preprocess import source_listing
+from weaklesion.datasets.preprocess import source_listing
+from weaklesion.utilities.atomic import atomic_path
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     listing = source_listing(snakemake.params.format, snakemake.params.root,

@@ -1,7 +1,7 @@
 """Read the raw dataset into data.h5 (patches, masks, ellipses) and excluded.csv."""
 
-from weaklesion.logs import rule_logging
-from weaklesion.preprocess import preprocess
+from weaklesion.datasets.preprocess import preprocess
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]):
     preprocess(

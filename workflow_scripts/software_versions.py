@@ -1,8 +1,8 @@
 """Record the software versions and hardware of this run, for the report."""
 
-from weaklesion.atomic import atomic_path
-from weaklesion.logs import rule_logging
-from weaklesion.provenance import software_versions
+from weaklesion.utilities.atomic import atomic_path
+from weaklesion.utilities.logs import rule_logging
+from weaklesion.workflow.provenance import software_versions
 
 with rule_logging(snakemake.log[0]) as log:
     table = software_versions()

@@ -1,9 +1,9 @@
 """Assign every lesion to train, val or test under the configured protocol."""
 
-from weaklesion.atomic import atomic_path
-from weaklesion.h5store import read_table
-from weaklesion.logs import rule_logging
-from weaklesion.splits import make_split
+from weaklesion.datasets.patch_store import read_table
+from weaklesion.splits.assignment import make_split
+from weaklesion.utilities.atomic import atomic_path
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     split = make_split(

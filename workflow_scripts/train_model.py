@@ -4,16 +4,13 @@ from pathlib import Path
 
 import torch
 
-from weaklesion.devices import claim_device
-from weaklesion.fast_paths import split_gpu_config
-from weaklesion.logs import rule_logging
-from weaklesion.training import (
-    load_splits,
-    pick_device,
-    run_fingerprint,
-    settings_from_config,
-    train,
-)
+from weaklesion.splits.arrays import load_splits
+from weaklesion.training.devices import claim_device
+from weaklesion.training.fast_paths import split_gpu_config
+from weaklesion.training.loop import run_fingerprint, train
+from weaklesion.training.precision import pick_device
+from weaklesion.training.settings import settings_from_config
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     # Before anything starts CUDA: this job's own GPU, the only one it sees. From the config,

@@ -1,7 +1,7 @@
 """Unpack a dataset's verified archives into one tree."""
 
-from weaklesion.archives import unpack
-from weaklesion.logs import rule_logging
+from weaklesion.raw.unpack import unpack
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     unpack(snakemake.input.archives, snakemake.output.tree)

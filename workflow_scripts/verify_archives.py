@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from weaklesion.archives import read_manifest, verify_all
-from weaklesion.atomic import atomic_path
-from weaklesion.logs import rule_logging
+from weaklesion.raw.manifest import read_manifest
+from weaklesion.raw.verify import verify_all
+from weaklesion.utilities.atomic import atomic_path
+from weaklesion.utilities.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     entries = read_manifest(snakemake.input.manifest)

@@ -2,20 +2,20 @@
 
 An adapter turns one on-disk format into a sorted list of picklable *items* (one image, one
 volume or one DL_info row) and a ``load(item)`` that returns the item's lesions. Items are
-processed in parallel by :mod:`weaklesion.preprocess`; their order fixes the order of lesions
-in ``data.h5``, which the paper's index-based splits rely on.
+processed in parallel by :mod:`weaklesion.datasets.preprocess`; their order fixes the order
+of lesions in ``data.h5``, which the paper's index-based splits rely on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from weaklesion.sources import SourceSpec
+    from weaklesion.raw.sources import SourceSpec
 
 
 @dataclass
@@ -82,19 +82,68 @@ class ItemResult:
     warnings: list[str] = field(default_factory=list)
 
 
-class Adapter(Protocol):
-    """The interface of one on-disk format (see the modules beside this one)."""
+class Adapter:
+    """One on-disk format: how to read it (the methods, see the modules beside this one), and
+    the facts about it that every later stage reads from here (the class attributes)."""
 
-    has_masks: bool
-    min_ellipse_iou: float | None  # protocol corrected: fits covering their mask less are dropped
-    released_target: str  # the released target recipe (weaklesion.targets.RELEASED_RECIPES)
+    has_masks: bool = True
+    """Whether lesions come with ground-truth masks. Without (DeepLesion), the weak label is
+    built from RECIST marks and the runs are scored against the GrabCut refinement of the
+    ellipses (:mod:`weaklesion.evaluation.evaluated_set`)."""
+
+    min_ellipse_iou: float | None = None
+    """``protocol: corrected`` drops lesions whose fitted ellipse covers their mask less."""
+
+    released_code: str = "ham10000"
+    """Which of the release's three pipelines ``protocol: paper`` follows for this format
+    (``ham10000``, ``lits`` or ``deeplesion``): its target recipe
+    (:data:`weaklesion.ellipses.drawing.RELEASED_RECIPES`), schedule, model selection, split
+    and evaluated set."""
+
+    paper_channel_order: str = "rgb"
+    """The channel order the released code fed the network (HAM10000: BGR, from OpenCV)."""
+
+    default_k: int = 10
+    """Clusters of k-means when the config gives no ``k`` (the paper's for its datasets)."""
+
+    published_as: str | None = None
+    """The dataset's name in the paper's table (``weaklesion/analysis/published_table.csv``),
+    None for formats the paper does not report."""
+
+    generated: bool = False
+    """Whether the workflow makes the raw files itself (the demo) instead of obtaining them;
+    then ``files`` names them."""
+
+    files: tuple[str, ...] = ()
+
+    manifest: str | None = None
+    """The shipped download manifest (``weaklesion/raw/manifests/<name>.tsv``), if any."""
+
+    release_lesions: int | None = None
+    """Lesions in the full release after the paper's exclusions, to size jobs for a scheduler
+    before preprocessing has counted them."""
+
+    official_split: bool = False
+    """Whether the dataset has its own train / val / test column, used by both protocols."""
+
+    worker_memory_mb: int = 250
+    """Memory of one preprocessing worker (a LiTS worker holds a CT volume)."""
+
+    @classmethod
+    def expected_lesions(cls, settings: Mapping[str, Any]) -> int:
+        """How many lesions the dataset will have, before preprocessing has counted them
+        (to size jobs for a scheduler): the full release's, or a guess."""
+        return cls.release_lesions or 1_000
 
     def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> Sequence[Any]:
         """Sorted, picklable work items found in ``source`` (the dataset's folder, its
         archives, or a SourceTree of either); raise MissingFilesError naming what is absent."""
+        raise NotImplementedError
 
     def item_id(self, item: Any) -> str:
         """The id of the lesion or file an item concerns, for excluded.csv."""
+        raise NotImplementedError
 
     def load(self, item: Any, settings: Mapping[str, Any]) -> ItemResult:
         """Lesions of one item. Raise BadImageError for an unreadable item."""
+        raise NotImplementedError

@@ -1,7 +1,7 @@
 """NIH DeepLesion (``format: deeplesion``): one lesion per row of ``DL_info.csv``.
 
 Input: ``DL_info.csv`` at the top of the dataset's tree (or one folder down) and the 56 zips
-``Images_png_01..56.zip``, read in place (:mod:`weaklesion.sources`; only the slices the rows
+``Images_png_01..56.zip``, read in place (:mod:`weaklesion.raw.sources`; only the slices the rows
 need are read) or extracted beside it, giving
 ``Images_png/<patient>_<study>_<series>/<slice:03d>.png`` — 16-bit PNGs, HU = value − 32768.
 One work item is one data row; *row numbers are 0-based positions of data rows* (neither the
@@ -54,12 +54,13 @@ import cv2
 import numpy as np
 
 from weaklesion import PATCH_SIZE
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
+from weaklesion.datasets.base import Adapter, Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.imaging import file_bytes
 from weaklesion.datasets.windowing import as_window, window_to_uint8
+from weaklesion.ellipses.fitting import FitError, released_recist_features
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
-from weaklesion.recist import FitError, released_recist_features
-from weaklesion.sources import SourceFile, SourceSpec, SourceTree, ZipEntry
+from weaklesion.protocols import PAPER, PROTOCOLS
+from weaklesion.raw.sources import SourceFile, SourceSpec, SourceTree, ZipEntry
 
 DL_INFO = "DL_info.csv"
 IMAGES_DIR = "Images_png"
@@ -81,7 +82,6 @@ HU_OFFSET = 32768
 CONTEXT_PX = PATCH_SIZE // 2
 DEFAULT_SLICE_INTERVAL_MM = 2.0
 OFFICIAL_SPLITS = {1: "train", 2: "val", 3: "test"}
-PROTOCOLS = ("paper", "corrected")
 
 _FILE_NAME = re.compile(r"^(\d+_\d+_\d+)_(\d+)\.png$")
 
@@ -206,7 +206,7 @@ def recist_in_patch(
 ) -> np.ndarray:
     """RECIST endpoints (4, 2), 1-based image pixels → 0-based patch pixels, float32."""
     shifted = np.asarray(recist, dtype=np.float64) - 1 - np.asarray(origin)
-    if protocol == "paper":
+    if protocol == PAPER:
         # The released code shifted by the box corner clamped into the patch, which moves
         # boxes that start left of / above the patch (lesions wider than it) away from 0.
         box_corner = np.asarray(box[:2]) - 1 - np.asarray(origin)
@@ -224,15 +224,19 @@ def replicate_crop(image: np.ndarray, x0: int, y0: int, size: int = PATCH_SIZE) 
 # --- the adapter -----------------------------------------------------------------------------
 
 
-class DeepLesionAdapter:
+class DeepLesionAdapter(Adapter):
     has_masks = False
-    min_ellipse_iou: float | None = None
-    released_target = "deeplesion"  # how protocol paper draws the targets (targets.py)
+    released_code = "deeplesion"
+    default_k = 190
+    published_as = "deeplesion"
+    manifest = "deeplesion"
+    release_lesions = 32_735
+    official_split = True
 
     def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[DeepLesionItem]:
         tree = SourceTree.open(source)
-        # Check the settings here too, so a typo fails before any work is spread out.
-        _protocol(settings)
+        # Check the settings here too, so a typo fails before any work is spread out (listing
+        # is the same for every protocol).
         _slice_interval_mm(settings)
         csv_file = _find_dl_info(tree)
         images_dir = _find_images_dir(tree, csv_file)
@@ -267,7 +271,7 @@ class DeepLesionAdapter:
         source = _source(values.get("File_name"), item)
         where = f"{item.csv_name} row {item.row} (line {item.line})"
         lesion_id = _lesion_id(values, item.row)
-        if protocol == "paper" and item.row in PAPER_EXCLUDED_ROWS:
+        if protocol == PAPER and item.row in PAPER_EXCLUDED_ROWS:
             return ItemResult([], [Exclusion(source, PAPER_EXCLUSION_REASON, lesion_id)])
         if item.problem:
             raise BadImageError(source, f"{where} {item.problem}")
@@ -299,7 +303,7 @@ class DeepLesionAdapter:
             for ch in channels
         ]
         patch = window_to_uint8(np.stack(hu, axis=-1), fields.window,
-                                truncate=protocol == "paper")
+                                truncate=protocol == PAPER)
 
         lesion = Lesion(
             lesion_id=lesion_id,
@@ -309,7 +313,7 @@ class DeepLesionAdapter:
             recist=recist_in_patch(fields.recist, fields.box, origin, protocol),
             meta=_meta(item.row, fields, origin, channels),
         )
-        if protocol == "paper":
+        if protocol == PAPER:
             try:
                 lesion.weak_label = released_weak_label(lesion.recist)
             except FitError as error:
@@ -568,7 +572,7 @@ def _check_series_present(items: list[DeepLesionItem], tree: SourceTree, images_
 
 
 def _protocol(settings: Mapping[str, Any]) -> str:
-    protocol = settings.get("protocol", "paper")
+    protocol = settings["protocol"]
     if protocol not in PROTOCOLS:
         raise ConfigError(f"setting 'protocol' must be one of {PROTOCOLS}, got {protocol!r}")
     return protocol

@@ -24,11 +24,12 @@ from typing import Any
 
 import pandas as pd
 
-from weaklesion.datasets.base import ItemResult, Lesion
+from weaklesion.datasets.base import Adapter, ItemResult, Lesion
 from weaklesion.datasets.ham10000 import released_lesion
 from weaklesion.datasets.imaging import check_name_is_utf8, file_bytes, whole_image_patch
 from weaklesion.errors import BadImageError, MissingFilesError
-from weaklesion.sources import SourceFile, SourceSpec, SourceTree
+from weaklesion.protocols import PAPER
+from weaklesion.raw.sources import SourceFile, SourceSpec, SourceTree
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -60,10 +61,16 @@ def read_groups(path: SourceFile | Path) -> dict[str, str]:
     return dict(zip(table["id"], table["group"], strict=True))
 
 
-class FolderAdapter:
-    has_masks = True
-    min_ellipse_iou = None
-    released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
+class FolderAdapter(Adapter):
+    """A user's own lesions: ``images/<id>.png|jpg`` with ``masks/<id>.png``, trained under
+    ``protocol: paper`` as the release trained HAM10000 (one photograph, one lesion)."""
+
+    released_code = "ham10000"
+
+    @classmethod
+    def expected_lesions(cls, settings: Mapping[str, Any]) -> int:
+        images = Path(settings.get("path", "")) / "images"
+        return sum(1 for _ in images.iterdir()) if images.is_dir() else 1_000
 
     def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[FolderItem]:
         tree = SourceTree.open(source)
@@ -93,7 +100,7 @@ class FolderAdapter:
             raise BadImageError(str(item.mask), f"no image images/{item.lesion_id}.png|jpg")
         if item.mask is None:
             raise BadImageError(str(item.image), f"no mask masks/{item.lesion_id}.png")
-        paper = settings.get("protocol", "paper") == "paper"
+        paper = settings["protocol"] == PAPER
         image, patch_mask, full_mask = whole_image_patch(item.image, item.mask, released=paper)
         lesion = Lesion(item.lesion_id, item.group_id, item.image.tree_path, image,
                         patch_mask, meta={"image": item.image.name}, origin=str(item.image))

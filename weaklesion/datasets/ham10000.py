@@ -1,6 +1,6 @@
 """HAM10000 (Tschandl et al. 2018) as released on the Harvard Dataverse.
 
-Layout of the dataset's tree (:mod:`weaklesion.sources`: the four downloaded files read in
+Layout of the dataset's tree (:mod:`weaklesion.raw.sources`: the four downloaded files read in
 place, or a folder holding them unpacked side by side, at any nesting depth)::
 
     HAM10000_images_part_1/ISIC_0024306.jpg ...
@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
+from weaklesion.datasets.base import Adapter, Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.imaging import file_bytes, whole_image_patch
-from weaklesion.errors import BadImageError, MissingFilesError
-from weaklesion.recist import (
+from weaklesion.ellipses.fitting import (
     FitError,
     fit_ellipse_to_mask,
     mask_iou,
@@ -43,7 +42,9 @@ from weaklesion.recist import (
     released_cluster_features,
     released_fit,
 )
-from weaklesion.sources import SourceFile, SourceSpec, SourceTree
+from weaklesion.errors import BadImageError, MissingFilesError
+from weaklesion.protocols import PAPER
+from weaklesion.raw.sources import SourceFile, SourceSpec, SourceTree
 
 IMAGE_DIRS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 MASK_DIR = "HAM10000_segmentations_lesion_tschandl"
@@ -117,10 +118,13 @@ def read_metadata(file: SourceFile | Path) -> pd.DataFrame:
     return table.set_index("image_id")
 
 
-class Ham10000Adapter:
-    has_masks = True
-    min_ellipse_iou = None
-    released_target = "ham10000"  # how protocol paper draws the targets (targets.py)
+class Ham10000Adapter(Adapter):
+    released_code = "ham10000"
+    paper_channel_order = "bgr"
+    default_k = 45
+    published_as = "ham10k"
+    manifest = "ham10000"
+    release_lesions = 10_012
 
     def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[HamItem]:
         tree = SourceTree.open(source)
@@ -160,7 +164,7 @@ class Ham10000Adapter:
 
     def load(self, item: HamItem, settings: Mapping[str, Any]) -> ItemResult:
         source = str(item.image or item.mask)
-        paper = settings.get("protocol", "paper") == "paper"
+        paper = settings["protocol"] == PAPER
         if paper and item.paper_excluded:
             reason = "excluded by the paper (its ellipse fit failed in the reference code)"
             return ItemResult([], [Exclusion(source, reason, item.image_id)])
@@ -190,10 +194,11 @@ def released_weak_label(full_mask: np.ndarray, patch_mask: np.ndarray) -> WeakLa
     """The released code's weak label of a HAM10000-style image (PROTOCOL items 7, 8).
 
     The training target's ellipse is fitted on the full-size mask and drawn at full size
-    (see :mod:`weaklesion.targets`); k-means clusters a second ellipse, fitted on a truncated
-    120×120 resize of the mask. FitError where either fit has too few hull points, the only
-    reason the released code dropped an image. Kept because the published HAM10000 numbers
-    and the paper's split (a shuffle over the images kept) came from exactly these steps.
+    (see :mod:`weaklesion.weak_labels.targets`); k-means clusters a second ellipse, fitted on
+    a truncated 120×120 resize of the mask. FitError where either fit has too few hull points,
+    the only reason the released code dropped an image. Kept because the published HAM10000
+    numbers and the paper's split (a shuffle over the images kept) came from exactly these
+    steps.
     """
     target_ellipse = released_fit(full_mask.astype(np.uint8) * 255)
     features = released_cluster_features(full_mask)

@@ -9,11 +9,11 @@ import numpy as np
 
 from weaklesion import PATCH_SIZE
 from weaklesion.errors import BadImageError
-from weaklesion.sources import SourceFile, read_bytes
+from weaklesion.raw.sources import SourceFile, read_bytes
 
 
 def file_bytes(file: SourceFile | str | Path) -> bytes:
-    """The content of a dataset's file (:mod:`weaklesion.sources`) or of a path on disk;
+    """The content of a dataset's file (:mod:`weaklesion.raw.sources`) or of a path on disk;
     BadImageError naming it when it cannot be read."""
     if not isinstance(file, SourceFile):
         file = SourceFile(str(file), None, str(file))

@@ -53,12 +53,13 @@ from scipy import ndimage
 from skimage.measure import label as label_components
 
 from weaklesion import PATCH_SIZE
-from weaklesion.datasets.base import Exclusion, ItemResult, Lesion, WeakLabel
+from weaklesion.datasets.base import Adapter, Exclusion, ItemResult, Lesion, WeakLabel
 from weaklesion.datasets.windowing import as_window, gray_to_rgb, window_to_uint8
+from weaklesion.ellipses.drawing import draw_released_target
+from weaklesion.ellipses.fitting import FitError, released_cluster_features, released_fit
 from weaklesion.errors import BadImageError, ConfigError, MissingFilesError, WeaklesionError
-from weaklesion.recist import FitError, released_cluster_features, released_fit
-from weaklesion.sources import SourceSpec, SourceTree
-from weaklesion.targets import draw_released_target
+from weaklesion.protocols import PAPER
+from weaklesion.raw.sources import SourceSpec, SourceTree
 
 TUMOUR_LABEL = 2
 BOX_PAD = 10  # the released code first grows the component's box by 10 px …
@@ -184,10 +185,13 @@ def released_weak_label(crop_mask: np.ndarray) -> WeakLabel:
     return WeakLabel(feature_array, ellipse.as_array(), frame, iou)
 
 
-class LitsAdapter:
-    has_masks = True
-    min_ellipse_iou: float | None = 0.4
-    released_target = "lits"  # how protocol paper draws the targets (targets.py)
+class LitsAdapter(Adapter):
+    min_ellipse_iou = 0.4
+    released_code = "lits"
+    default_k = 40
+    published_as = "lits"
+    release_lesions = 16_462
+    worker_memory_mb = 1000  # a CT volume, up to ~0.5 GB, in memory
 
     def list_items(self, source: SourceSpec, settings: Mapping[str, Any]) -> list[LitsItem]:
         # A folder only: NIfTI volumes are read by nibabel from their paths.
@@ -197,9 +201,10 @@ class LitsAdapter:
             raise ConfigError(f"LiTS is read from a folder of NIfTI files, not from archives "
                               f"({shown}): unpack them and set the dataset's path")
         root = Path(root)
-        # Check every setting here too, so a typo fails before any work is spread out.
+        # Check every setting here too, so a typo fails before any work is spread out (listing
+        # is the same for every protocol: the protocol's own default is checked in load).
         _window(settings)
-        _min_component_px(settings)
+        _whole_number(settings, "min_component_px", DEFAULT_MIN_COMPONENT_PX, minimum=0)
         expected = _expected_volumes(settings)
         found = _find_files(root)
         _check_complete(root, found, expected)
@@ -214,7 +219,7 @@ class LitsAdapter:
 
     def load(self, item: LitsItem, settings: Mapping[str, Any]) -> ItemResult:
         window = _window(settings)
-        paper = settings.get("protocol", "paper") == "paper"
+        paper = settings["protocol"] == PAPER
         min_area = _min_component_px(settings)
         root = Path(item.root)
         volume_img = _load_nifti(root, item.volume)
@@ -456,7 +461,7 @@ def _window(settings: Mapping[str, Any]) -> tuple[float, float]:
 
 def _min_component_px(settings: Mapping[str, Any]) -> int | None:
     """The configured minimum; by default 50, or none under ``paper`` (the released rule)."""
-    if settings.get("min_component_px") is None and settings.get("protocol") == "paper":
+    if settings.get("min_component_px") is None and settings["protocol"] == PAPER:
         return None
     return _whole_number(settings, "min_component_px", DEFAULT_MIN_COMPONENT_PX, minimum=0)
 

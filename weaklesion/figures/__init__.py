@@ -1,5 +1,7 @@
-"""The workflow's figures: the paper's cluster gallery and segmentation results, training
-curves and per-lesion metric distributions.
+"""Stage 9, the figures (rules ``figure_clusters``, ``figure_segmentations``,
+``figure_training_curves``, ``figure_metric_distributions``, ``figure_comparisons``,
+``figure_ablation``): the paper's cluster gallery and segmentation results, training curves,
+per-lesion metric distributions, and the forest plots of the comparisons and ablations.
 
 Each figure function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`
 (no pyplot, so no state is shared between figures); :func:`save_figure` writes it as PNG and

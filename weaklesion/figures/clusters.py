@@ -10,10 +10,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from weaklesion.ellipses.fitting import ELLIPSE_COLUMNS
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures.overlay import blank_tile, ellipse_overlay, show_tile
 from weaklesion.figures.style import ELLIPSE_RGB, new_figure
-from weaklesion.recist import ELLIPSE_COLUMNS
 
 GALLERY_ROWS = 6
 GALLERY_COLUMNS = 4

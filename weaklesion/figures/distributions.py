@@ -12,7 +12,7 @@ from weaklesion.errors import WeaklesionError
 from weaklesion.figures.style import model_colours, new_figure, order_models
 
 DISTRIBUTION_METRICS = ("dice", "hausdorff")
-METRIC_LABELS = {
+AXIS_LABELS = {
     "iou": "IoU (%)",
     "dice": "Dice (%)",
     "vs": "volumetric similarity (%)",
@@ -78,7 +78,7 @@ def metric_distributions(metrics: pd.DataFrame, columns: Sequence[str] = DISTRIB
                        edgecolors="black", linewidths=0.8, zorder=3)
         ax.set_xticks(list(positions.values()),
                       [f"{model}\nseed {seed}" for model, seed in positions], fontsize=8)
-        ax.set_ylabel(METRIC_LABELS.get(column, column))
+        ax.set_ylabel(AXIS_LABELS.get(column, column))
         ax.grid(axis="y", alpha=0.3)
         ax.set_xlim(min(positions.values()) - 0.7, max(positions.values()) + 0.7)
     n_lesions = metrics.groupby(["model", "seed"]).size().max()

@@ -16,19 +16,21 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from weaklesion.errors import WeaklesionError
-from weaklesion.figures.distributions import METRIC_LABELS
+from weaklesion.evaluation.metrics import LOWER_IS_BETTER
+from weaklesion.figures.distributions import AXIS_LABELS
 from weaklesion.figures.style import model_colours, new_figure, order_models
-from weaklesion.metrics import LOWER_IS_BETTER
+from weaklesion.protocols import CORRECTED, PAPER
 
 FOREST_METRICS = ("iou", "dice", "vs", "center_error", "perimeter_error", "hausdorff")
-_PROTOCOL_MARKERS = {"paper": "o", "corrected": "s"}
+_PROTOCOL_MARKERS = {PAPER: "o", CORRECTED: "s"}
 _PROTOCOL_SHIFT = 0.18  # vertical offset of the protocols' rows within a comparison
 
 
 def forest_plot(comparisons: pd.DataFrame, *, metrics: Sequence[str] = FOREST_METRICS,
                 title: str | None = None) -> Figure:
-    """The comparisons of one dataset (rows of :func:`weaklesion.comparisons.paired_comparisons`,
-    any protocols) as a forest plot; comparisons without common lesions are left out."""
+    """The comparisons of one dataset (rows of
+    :func:`weaklesion.analysis.comparisons.paired_comparisons`, any protocols) as a forest
+    plot; comparisons without common lesions are left out."""
     shown = comparisons[comparisons["n_lesions"] > 0]
     if shown.empty:
         raise WeaklesionError("no comparison with lesions in common: nothing to draw")
@@ -59,7 +61,7 @@ def forest_plot(comparisons: pd.DataFrame, *, metrics: Sequence[str] = FOREST_ME
                             capsize=3, markersize=6, linewidth=1.4)
         ax.axvline(0, color="black", linewidth=0.8)
         better = "← better" if metric in LOWER_IS_BETTER else "better →"
-        ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)}\ndifference ({better})", fontsize=9)
+        ax.set_xlabel(f"{AXIS_LABELS.get(metric, metric)}\ndifference ({better})", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(pairs)), [f"{m} − {b}" for m, b in pairs])
     axes[0].invert_yaxis()
@@ -81,7 +83,7 @@ def ablation_figure(seed_means: pd.DataFrame, comparisons: pd.DataFrame, *, axis
 
     ``seed_means``: one row per value × model × seed with the run's mean of each metric
     (column ``value`` holds the ablated setting, the default's runs included).
-    ``comparisons``: rows of :func:`weaklesion.comparisons.ablation_comparisons` with a
+    ``comparisons``: rows of :func:`weaklesion.analysis.ablations.ablation_comparisons` with a
     ``value`` column, each value against the default.
     """
     if seed_means.empty:
@@ -123,7 +125,7 @@ def ablation_figure(seed_means: pd.DataFrame, comparisons: pd.DataFrame, *, axis
                       [f"{v}\n(default)" if str(v) == str(default) else str(v)
                        for v in values])
         ax.set_xlabel(axis)
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_ylabel(AXIS_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     heading = (f"ablation of {axis}: mean over seeds (points: seeds; bars: 95 % CI of the "

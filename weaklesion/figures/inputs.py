@@ -4,7 +4,6 @@ rows of an HDF5 store that a figure shows (DeepLesion's stores run to gigabytes)
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from weaklesion.errors import WeaklesionError
+from weaklesion.layout import Run, parse_run
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice")
 """Columns of ``history.csv`` the training-curve figure draws."""
 
-_SEED_FOLDER = re.compile(r"seed(\d+)")
 _BLOCK = 256  # rows per read, the stores' chunk length
 
 
@@ -37,12 +36,19 @@ class RowsOf:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One trained model: ``results/<dataset>/<protocol>/<model>/seed<N>/<file>``."""
+class RunFile:
+    """A file of one trained run (:func:`weaklesion.layout.parse_run` reads which)."""
 
-    model: str
-    seed: int
+    run: Run
     path: Path
+
+    @property
+    def model(self) -> str:
+        return self.run.model
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
 
 
 def figure_title(params, wildcards) -> str | None:
@@ -61,19 +67,11 @@ def file_list(value: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Pa
     return [Path(v) for v in value]
 
 
-def run_of(path: str | os.PathLike) -> Run:
-    """The model and seed of a run's file, from the workflow's folder layout."""
-    path = Path(path)
-    match = _SEED_FOLDER.fullmatch(path.parent.name)
-    if match is None or not path.parent.parent.name:
-        raise WeaklesionError(f"{path}: expected a run file laid out as "
-                              "results/<dataset>/<protocol>/<model>/seed<N>/<file>")
-    return Run(model=path.parent.parent.name, seed=int(match.group(1)), path=path)
-
-
-def runs_of(paths: Iterable[str | os.PathLike]) -> list[Run]:
-    """Runs of the files, sorted by model then seed; a model/seed given twice is an error."""
-    runs = sorted((run_of(p) for p in paths), key=lambda r: (r.model, r.seed))
+def runs_of(paths: Iterable[str | os.PathLike]) -> list[RunFile]:
+    """The runs of one dataset's files, sorted by model then seed; a model/seed given twice
+    is an error."""
+    runs = sorted((RunFile(parse_run(p), Path(p)) for p in paths),
+                  key=lambda r: (r.model, r.seed))
     for first, second in zip(runs, runs[1:], strict=False):
         if (first.model, first.seed) == (second.model, second.seed):
             raise WeaklesionError(f"{first.path} and {second.path} are both {first.model} "
@@ -81,9 +79,9 @@ def runs_of(paths: Iterable[str | os.PathLike]) -> list[Run]:
     return runs
 
 
-def first_seed_runs(paths: Iterable[str | os.PathLike]) -> dict[str, Run]:
+def first_seed_runs(paths: Iterable[str | os.PathLike]) -> dict[str, RunFile]:
     """Per model, its run with the smallest seed."""
-    chosen: dict[str, Run] = {}
+    chosen: dict[str, RunFile] = {}
     for run in runs_of(paths):
         chosen.setdefault(run.model, run)
     return chosen

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from weaklesion.atomic import atomic_path
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures.style import PNG_DPI
+from weaklesion.utilities.atomic import atomic_path
 
 # No creation date or tool version inside the files, so a rerun on the same inputs writes the
 # same bytes and a workflow sees nothing changed.

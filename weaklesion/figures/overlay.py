@@ -50,8 +50,8 @@ def ellipse_overlay(image: np.ndarray, ellipse: Sequence[float], *, colour: RGB,
     """The enlarged patch with the outline of ``ellipse`` drawn over it.
 
     ``ellipse`` is ``(cx, cy, width, height, angle)`` in OpenCV's RotatedRect convention (the
-    convention of :mod:`weaklesion.recist`): ``width`` turned ``angle`` degrees clockwise on
-    screen, which ``cv2.ellipse`` draws as it is.
+    convention of :mod:`weaklesion.ellipses.fitting`): ``width`` turned ``angle`` degrees
+    clockwise on screen, which ``cv2.ellipse`` draws as it is.
     """
     cx, cy, width, height, angle = (float(v) for v in ellipse)
     if not np.isfinite([cx, cy, width, height, angle]).all():

@@ -23,7 +23,7 @@ SEGMENTATION_COLUMNS = 5
 
 def dice_scores(reference: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Dice in percent per lesion of two (N, H, W) mask stacks; NaN where the reference is
-    empty (such a lesion has nothing to score, as in :mod:`weaklesion.metrics`)."""
+    empty (such a lesion has nothing to score, as in :mod:`weaklesion.evaluation.metrics`)."""
     reference = np.asarray(reference, dtype=bool)
     predicted = np.asarray(predicted, dtype=bool)
     if reference.shape != predicted.shape:

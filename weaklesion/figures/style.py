@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 from matplotlib.figure import Figure
 
-PAPER_MODEL_ORDER = ("A1", "ACoseg", "A1+L")
-"""The order of the paper's figures and tables; other models follow in the order given."""
+from weaklesion.models import MODEL_NAMES
 
 # Fixed per model, so one model has one colour in every figure of every dataset.
 _MODEL_COLOURS = {"A1": "#1f77b4", "ACoseg": "#ff7f0e", "A1+L": "#2ca02c"}
@@ -26,8 +25,8 @@ PNG_DPI = 150
 def order_models(models: Iterable[str]) -> list[str]:
     """Distinct model names, the paper's models first in the paper's order, then the rest."""
     unique = list(dict.fromkeys(models))
-    known = [m for m in PAPER_MODEL_ORDER if m in unique]
-    return known + [m for m in unique if m not in PAPER_MODEL_ORDER]
+    known = [m for m in MODEL_NAMES if m in unique]
+    return known + [m for m in unique if m not in MODEL_NAMES]
 
 
 def model_colours(models: Iterable[str]) -> dict[str, str]:

@@ -1,75 +1,30 @@
-"""The paper's three networks behind one registry.
+"""The networks (used by rules ``fetch_encoder_weights``, ``train_model`` and
+``evaluate_model``): A1, A1+L and ACoseg on smp's DeepLabV3+ (:mod:`.registry`), their
+encoder weights, and the input canvas a 120×120 patch is placed on.
 
->>> model = build_model("A1+L", encoder="resnet101", encoder_weights="weights/resnet101.pt",
-...                     num_clusters=45)
->>> out = model(x)          # {"mask": (N, 1, H, W) logits, "cluster": (N, 45) logits}
+The names here are light to import (the tables and figures order their rows by them, the
+workflow plans with them); :mod:`weaklesion.models.registry` builds the networks.
 """
 
-from __future__ import annotations
-
-import inspect
 import os
-from typing import Any
 
-from weaklesion.errors import ConfigError
-from weaklesion.models.a1 import A1
-from weaklesion.models.a1l import A1L
-from weaklesion.models.acoseg import ACoseg, ChannelAttention
-from weaklesion.models.base import LesionModel
-from weaklesion.models.weights import fetch_encoder_weights, load_encoder_weights
+MODEL_NAMES = ("A1", "ACoseg", "A1+L")
+"""The paper's models, in the order of its tables and figures."""
 
-MODEL_CLASSES: dict[str, type[LesionModel]] = {"A1": A1, "A1+L": A1L, "ACoseg": ACoseg}
-MODEL_NAMES = tuple(MODEL_CLASSES)
+BASELINE_MODEL = "A1"
+"""The model every other is compared with (the paper's relative changes, the paired
+comparisons)."""
 
-__all__ = [
-    "A1",
-    "A1L",
-    "ACoseg",
-    "ChannelAttention",
-    "LesionModel",
-    "MODEL_CLASSES",
-    "MODEL_NAMES",
-    "build_model",
-    "check_model_name",
-    "fetch_encoder_weights",
-    "load_encoder_weights",
-]
+PROPOSED_MODEL = "A1+L"
+"""The paper's proposal, whose claim the comparisons test."""
+
+WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 
 
-def check_model_name(name: str) -> type[LesionModel]:
-    """The class registered as ``name``; ConfigError listing the valid names otherwise."""
-    try:
-        return MODEL_CLASSES[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"model: unknown model {name!r}; valid names are {list(MODEL_NAMES)}"
-        ) from None
-
-
-def build_model(
-    name: str,
-    *,
-    encoder: str,
-    encoder_weights: str | os.PathLike | None,
-    num_clusters: int | None = None,
-    **kwargs: Any,
-) -> LesionModel:
-    """Construct the network ``name`` (one of :data:`MODEL_NAMES`).
-
-    ``num_clusters`` is required by A1+L and ignored by the other two, so a workflow can pass
-    each dataset's k uniformly. ``kwargs`` are model-specific options (A1+L:
-    ``cluster_dropout``; ACoseg: ``attention_hidden``).
-    """
-    cls = check_model_name(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        options = sorted(accepted - {"encoder", "encoder_weights", "num_clusters"})
-        raise ConfigError(
-            f"model options {unknown} do not apply to {name}; its options are {options}"
-        )
-    if "num_clusters" in accepted:
-        if num_clusters is None:
-            raise ConfigError(f"num_clusters: model {name} needs the number of clusters k")
-        kwargs["num_clusters"] = num_clusters
-    return cls(encoder=encoder, encoder_weights=encoder_weights, **kwargs)
+def is_weight_file(weights: object) -> bool:
+    """Whether an ``encoder_weights`` value names a local file rather than an smp preset."""
+    if isinstance(weights, os.PathLike):
+        return True
+    return isinstance(weights, str) and (
+        weights.lower().endswith(WEIGHT_FILE_SUFFIXES) or "/" in weights or os.sep in weights
+    )

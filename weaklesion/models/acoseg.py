@@ -4,7 +4,7 @@ Each image's own globally pooled features give, through a small MLP, a per-chann
 that rescales those features before the shared decoder. This is done at the two feature
 maps DeepLabV3+'s decoder reads: the deepest stage (ASPP input) and stage 1 (stride 4, the
 high-resolution skip). The pairing of images is a matter of training: see
-:func:`weaklesion.losses.coseg_pairs`.
+:func:`weaklesion.training.losses.coseg_pairs`.
 """
 
 from __future__ import annotations

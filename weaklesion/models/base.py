@@ -11,12 +11,8 @@ import torch
 from torch import nn
 
 from weaklesion.errors import ConfigError
-from weaklesion.models.weights import (
-    check_encoder_name,
-    check_weight_preset,
-    is_weight_file,
-    load_encoder_weights,
-)
+from weaklesion.models import is_weight_file
+from weaklesion.models.weights import check_encoder_name, check_weight_preset, load_encoder_weights
 
 
 class LesionModel(nn.Module):
@@ -26,7 +22,7 @@ class LesionModel(nn.Module):
     ``"mask"``: (N, 1, H, W) logits, so training and evaluation never branch on the type.
     ``config`` holds the construction arguments (``name``, ``encoder``, ``encoder_weights``,
     ``num_clusters`` and any model-specific ones) from which
-    :func:`weaklesion.models.build_model` rebuilds the same architecture.
+    :func:`weaklesion.models.registry.build_model` rebuilds the same architecture.
     """
 
     name: str = ""

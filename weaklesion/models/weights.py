@@ -16,23 +16,13 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from weaklesion.atomic import atomic_open
 from weaklesion.errors import ConfigError, MissingFilesError, WeaklesionError
-
-WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
+from weaklesion.models import WEIGHT_FILE_SUFFIXES
+from weaklesion.utilities.atomic import atomic_open
 
 # A full torchvision ResNet state dict also holds its ImageNet classifier, which smp's
 # encoders drop; accepting those keys lets such files be used as they are.
 _CLASSIFIER_PREFIXES = ("fc.",)
-
-
-def is_weight_file(weights: object) -> bool:
-    """Whether an ``encoder_weights`` value names a local file rather than an smp preset."""
-    if isinstance(weights, os.PathLike):
-        return True
-    return isinstance(weights, str) and (
-        weights.lower().endswith(WEIGHT_FILE_SUFFIXES) or "/" in weights or os.sep in weights
-    )
 
 
 def check_encoder_name(encoder: str) -> None:

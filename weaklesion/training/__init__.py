@@ -1,0 +1,2 @@
+"""Stage 6, training (rule ``train_model``): the loop, its optimiser steps and losses, the
+paper's schedules, checkpoints, devices and precision, and the GPU fast paths."""
