@@ -146,6 +146,7 @@ def test_predict_missing_model_is_one_line_naming_the_file(tmp_path, capsys):
 @pytest.mark.parametrize(("command", "options"), [
     ("evaluate", ["--gt", "--pred", "--out"]),
     ("predict", ["--model", "--images", "--out", "--device", "--batch-size"]),
+    ("import-checkpoint", ["RELEASED.pt", "--model", "--out", "--dataset"]),
 ])
 def test_help(command, options):
     result = weaklesion(command, "--help")
@@ -158,7 +159,8 @@ def test_help(command, options):
 def test_top_level_help_lists_the_commands_and_no_command_is_a_usage_error():
     result = weaklesion("--help")
     assert result.returncode == 0, result.stderr
-    assert "evaluate" in result.stdout and "predict" in result.stdout
+    for command in ("evaluate", "predict", "import-checkpoint", "table"):
+        assert command in result.stdout
     result = weaklesion()
     assert result.returncode == 2
     assert result.stderr.startswith("usage: weaklesion")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from weaklesion.errors import WeaklesionError
+from weaklesion.models import MODEL_NAMES
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -31,6 +32,14 @@ def _predict(args: argparse.Namespace) -> None:
     predictor = Predictor(args.model, pick_device(args.device))
     written = predict_folder(predictor, args.images, args.out, args.batch_size)
     print(f"{len(written)} masks written to {args.out}")
+
+
+def _import_checkpoint(args: argparse.Namespace) -> None:
+    from weaklesion.training.released_checkpoints import import_released
+
+    written = import_released(args.released, args.model, args.out, dataset_format=args.dataset)
+    print(f"{args.released} ({args.model}, protocol paper's {args.dataset} input pipeline) "
+          f"-> {written}")
 
 
 def _table(args: argparse.Namespace) -> None:
@@ -92,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
     predict.add_argument("--batch-size", type=_positive_int, default=32)
     predict.set_defaults(run=_predict)
+
+    released = commands.add_parser(
+        "import-checkpoint", help="make one of the paper's released models a model.pt",
+        description="Read a trained model of the paper's code release (ham_a1.pt, "
+                    "ham_a1class.pt, ham_coseg.pt) without running code from it, map its "
+                    "weights onto this project's model and write a checkpoint that predict, "
+                    "evaluate and the workflow read, with protocol paper's input pipeline.",
+    )
+    released.add_argument("released", type=Path, metavar="RELEASED.pt",
+                          help="the released file")
+    released.add_argument("--model", required=True, choices=MODEL_NAMES,
+                          help="which of the paper's models the file holds")
+    released.add_argument("--out", type=Path, required=True, help="the model.pt to write")
+    released.add_argument("--dataset", default="ham10000", metavar="FORMAT",
+                          help="the dataset format whose paper pipeline it was trained with "
+                               "(default: ham10000)")
+    released.set_defaults(run=_import_checkpoint)
 
     table = commands.add_parser(
         "table", help="rebuild the paper's results table from the evaluated runs",

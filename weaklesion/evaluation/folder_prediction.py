@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from weaklesion.datasets.imaging import read_rgb, resize_image
+from weaklesion.datasets.imaging import read_rgb, released_resize_image, resize_image
 from weaklesion.errors import BadImageError, MissingFilesError, WeaklesionError
 from weaklesion.evaluation.predictor import Predictor
+from weaklesion.protocols import PAPER
 from weaklesion.utilities.atomic import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -35,9 +36,12 @@ def image_files(folder: Path) -> list[Path]:
 
 def predict_folder(predictor: Predictor, images_dir: Path, out_dir: Path,
                    batch_size: int = 32) -> list[Path]:
-    """Write ``<stem>.png`` (0/255) for every image: each is resized to the 120×120 patch,
-    segmented, and the probability map resized back to the image's own size."""
+    """Write ``<stem>.png`` (0/255) for every image: each is resized to the 120×120 patch as
+    the model's training patches were (``protocol: paper``: the released bilinear resize;
+    ``corrected``: area averaging), segmented, and the probability map resized back to the
+    image's own size."""
     files = image_files(images_dir)
+    resize = released_resize_image if predictor.protocol == PAPER else resize_image
     # Only the patch and the size of each image are kept: whole folders of full-size
     # images would not fit in memory.
     patches, sizes, problems = [], [], []
@@ -47,7 +51,7 @@ def predict_folder(predictor: Predictor, images_dir: Path, out_dir: Path,
         except BadImageError as error:
             problems.append(str(error))
             continue
-        patches.append(resize_image(image))
+        patches.append(resize(image))
         sizes.append(image.shape[:2])
     if problems:
         raise BadImageError(str(images_dir), f"{len(problems)} unreadable image(s): "

@@ -29,6 +29,7 @@ class Predictor:
         self.channel_order = settings["channel_order"]
         self.pad_mode = settings["pad_mode"]
         self.precision = settings["precision"]
+        self.protocol = settings["protocol"]
         self.device = device
         self.model.to(device).eval()
         if device.type == "cuda":

@@ -7,7 +7,7 @@ A checkpoint is a ``torch.save`` of a plain dict (loadable with ``weights_only=T
     model           the model's ``config`` (name, encoder, encoder_weights, num_clusters, ...)
     state_dict      the model's parameters and buffers, on the CPU
     optimizer       the optimiser's state dict, or None
-    epoch           int
+    epoch           int, or None where unknown (an imported released model)
     extra           a dict of plain values chosen by the caller (metrics, seed, ...)
     weaklesion_version, torch_version
 """
@@ -40,7 +40,7 @@ def save_checkpoint(
     model: LesionModel,
     *,
     optimizer: torch.optim.Optimizer | None = None,
-    epoch: int,
+    epoch: int | None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` (and ``optimizer``) to ``path`` under a temporary name, then rename."""
@@ -54,7 +54,7 @@ def save_checkpoint(
         "model": config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": None if optimizer is None else _plain(optimizer.state_dict(), "optimizer"),
-        "epoch": int(epoch),
+        "epoch": None if epoch is None else int(epoch),
         "extra": extra,
         "weaklesion_version": weaklesion.__version__,
         "torch_version": str(torch.__version__),  # a str subclass weights_only refuses
@@ -80,6 +80,12 @@ def read_checkpoint(
         raise WeaklesionError(
             f"{path}: not a weaklesion checkpoint (torch.load cannot read it: {type(exc).__name__})"
         ) from exc
+    if isinstance(payload, dict) and "model_dict" in payload:
+        raise WeaklesionError(
+            f"{path}: not a weaklesion checkpoint but, by its layout, one of the paper's "
+            "released models; import it first: python -m weaklesion import-checkpoint --model "
+            f"{{A1,A1+L,ACoseg}} {path} --out MODEL.pt"
+        )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WeaklesionError(
             f"{path}: not a weaklesion checkpoint (no {FORMAT!r} marker; "
