@@ -20,7 +20,6 @@ pipeline of its dataset format (channel order, reflect-101 padding, the 384×480
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -33,6 +32,7 @@ from weaklesion.errors import MissingFilesError, WeaklesionError
 from weaklesion.models import MODEL_NAMES
 from weaklesion.models.registry import build_model
 from weaklesion.protocols import PAPER
+from weaklesion.raw.verify import file_md5
 from weaklesion.training.checkpoints import save_checkpoint
 from weaklesion.training.schedules import paper_schedule
 from weaklesion.training.settings import PAD_MODE, TrainSettings
@@ -181,7 +181,7 @@ def import_released(path: str | os.PathLike, model: str, out: str | os.PathLike,
         raise WeaklesionError(f"{path}: does not fit the released {model} ({encoder}): "
                               + "; ".join(problems))
     network.load_state_dict(state, strict=True)
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    md5 = file_md5(path)
     return save_checkpoint(out, network, epoch=None, extra={
         "settings": released_settings(model, encoder, options.get("num_clusters"),
                                       dataset_format),
