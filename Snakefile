@@ -1,6 +1,7 @@
 # weaklesion: weakly supervised lesion segmentation with multi-task learning (MIDL 2021).
 # raw archives -> verified -> data.h5 -> ellipse targets -> clusters -> splits
-# -> trained models (dataset x model x seed) -> per-lesion test metrics
+# -> trained models (dataset x model x seed), or the paper's released ones -> per-lesion
+# test metrics
 # -> the paper's table and figures, and an HTML report (snakemake --report).
 from snakemake.utils import min_version, validate
 
@@ -22,6 +23,7 @@ include: "rules/split.smk"
 include: "rules/weights.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/released.smk"
 include: "rules/tables.smk"
 include: "rules/compare.smk"
 include: "rules/figures.smk"

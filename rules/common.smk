@@ -12,16 +12,19 @@ from weaklesion.layout import (
     FIGURES,
     PROTOCOL,
     PROVENANCE,
+    RELEASED_RUN,
     RUN,
     TABLES,
     UNPACKED,
     VARIANT_PATTERN,
     WEIGHTS,
 )
-from weaklesion.protocols import PROTOCOLS
+from weaklesion.models import MODEL_NAMES
+from weaklesion.protocols import PAPER, PROTOCOLS
 from weaklesion.workflow.plan import Plan
 
 PLAN = Plan(config)
+PLAN.check_released_files()
 CONDA_ENV = "../envs/weaklesion.yaml"
 
 
@@ -38,6 +41,6 @@ def datasets_from(source):
 wildcard_constraints:
     dataset=names_regex(PLAN.datasets),
     protocol=names_regex(PROTOCOLS),
-    model=names_regex(PLAN.models),
+    model=names_regex(MODEL_NAMES),
     seed=r"\d+",
     variant=VARIANT_PATTERN,

@@ -52,6 +52,7 @@ SHARED_RUNS = {
     "test_determinism": "fault runs",
     "test_workflow_models": "trained models",  # workflow_helpers.trained_models_run
     "test_slurm": "trained models",
+    "test_workflow_released": "trained models",
 }
 # The longest groups start first (each about a minute or more on 2 cores; `make test`'s
 # timings in BENCHMARKS.md), so that the last group to finish is a short one.

@@ -63,6 +63,8 @@ BAD_CONFIGS = {
                               ["['gpus']['validation_batch_size']", "minimum of 1"]),
     "fast path not a boolean": (with_top_level(gpus={"fused_pairs": "yes"}),
                                 ["'yes' is not of type 'boolean'", "['gpus']['fused_pairs']"]),
+    "released model unknown": (tiny_demo_config(released={"A2": "ham_a2.pt"}),
+                               ["'A2' was unexpected", "['datasets']['demo']['released']"]),
 }
 
 
@@ -148,6 +150,30 @@ def test_paper_config_as_documented_plans_only_the_paper_datasets(tmp_path: Path
     # Snakemake merges --configfile into the Snakefile's `configfile:` key by key, so the
     # demo's datasets (and its `train` settings, e.g. epochs) would leak into the paper's run.
     assert planned == PAPER_DATASETS, f"planned for datasets {sorted(planned)}"
+
+
+def test_released_config_as_documented_imports_and_evaluates_without_training(tmp_path: Path):
+    """`--configfile config/released.yaml` with the three files in place: HAM10000 is
+    downloaded and prepared under protocol paper only, each file imported and evaluated, and
+    nothing trained."""
+    workdir = copy_workflow(tmp_path / "wf")
+    released = yaml.safe_load((REPO_ROOT / "config" / "released.yaml").read_text())
+    files = released["datasets"]["ham10k"]["released"]
+    assert files == {"A1": "resources/checkpoints/ham_a1.pt",
+                     "A1+L": "resources/checkpoints/ham_a1class.pt",
+                     "ACoseg": "resources/checkpoints/ham_coseg.pt"}
+    for path in files.values():
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).write_bytes(b"placed by the user")
+    result = run_snakemake(workdir, "--dry-run", "--configfile", "config/released.yaml")
+    assert result.returncode == 0, result.stdout
+    jobs = parse_jobs(result.stdout)
+    rules = {job.rule for job in jobs}
+    assert not rules & {"train_model", "evaluate_model", "fetch_encoder_weights"}
+    assert {(job.wildcards["model"], job.wildcards["protocol"]) for job in jobs
+            if job.rule == "evaluate_released"} == {(m, "paper") for m in files}
+    assert {job.wildcards["protocol"] for job in jobs if job.rule == "preprocess"} == {"paper"}
+    assert "make_tables" in rules and "download_archive" in rules
 
 
 @pytest.mark.slow

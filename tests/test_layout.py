@@ -53,3 +53,16 @@ def test_runs_are_found_with_or_without_the_ablations(tmp_path):
     assert sorted(found) == sorted(runs)
     default = [parse_run(p) for p in find_run_files(tmp_path, "summary.json", ablations=False)]
     assert sorted(default) == sorted(runs[:2])
+
+
+def test_a_released_model_lies_beside_the_runs_and_is_found_apart_from_them(tmp_path):
+    assert layout.released_folder("ham", "paper", "A1+L") == "results/ham/paper/A1+L/released"
+    assert layout.RELEASED_RUN.format(dataset="ham", protocol="paper", model="A1+L") == (
+        layout.released_folder("ham", "paper", "A1+L"))
+    trained = Run("ham", "paper", "A1", 0).path("summary.json", tmp_path)
+    released = tmp_path / "ham" / "paper" / "A1" / "released" / "summary.json"
+    for path in (trained, released):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    assert find_run_files(tmp_path, "summary.json") == [trained]
+    assert layout.find_released_files(tmp_path, "summary.json") == [released]

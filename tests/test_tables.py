@@ -43,6 +43,18 @@ def write_run(results: Path, dataset: str, model: str, seed: int, protocol: str 
     return path
 
 
+def write_released_run(results: Path, dataset: str, model: str, **metrics) -> Path:
+    """A released model's summary.json, as the evaluate step writes it for an import."""
+    path = results / dataset / "paper" / model / "released" / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {**BASE, **metrics, "dataset": dataset, "protocol": "paper", "model": model,
+               "seed": None, "n_lesions": 30, "n_empty_predictions": 0, "reference": "mask",
+               "split": "test", "selected_epoch": None,
+               "released": {"file": "x.pt", "md5": "0" * 32, "dataset_format": "ham10000"}}
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return path
+
+
 def write_store(results: Path, dataset: str, fmt: str, protocol: str = "paper") -> None:
     """The attributes of a dataset's data.h5, as preprocessing writes them."""
     (results / dataset / protocol).mkdir(parents=True, exist_ok=True)
@@ -413,7 +425,8 @@ def test_no_published_dataset_configured(tmp_path):
     assert texts["vs_paper_csv"].splitlines() == [
         "dataset,published_dataset,model,metric,published_mean,published_std,reproduced_mean,"
         "reproduced_std,n_seeds,difference,within_2std,verdict,corrected_mean,corrected_std,"
-        "corrected_n_seeds,corrected_difference"]
+        "corrected_n_seeds,corrected_difference,released_mean,released_difference,"
+        "released_within_published"]
     sentence = texts["vs_paper_md"].strip()
     assert "\n" not in sentence and sentence.endswith(".") and "nothing to compare" in sentence
 
@@ -436,7 +449,8 @@ def test_write_tables_writes_all_five_files_atomically(tmp_path):
 
 def test_a_rule_without_summaries_still_renders_every_file():
     runs = collect_runs_from([])
-    assert runs["iou"].dtype == float and runs["seed"].dtype == "int64"
+    # Integer seeds, NA for a released model.
+    assert runs["iou"].dtype == float and runs["seed"].dtype == "Int64"
     texts = render_tables(runs)
     assert set(texts) == set(TABLE_FILES)
     assert texts["paper_csv"].splitlines()[0].startswith(
@@ -585,3 +599,55 @@ def test_markdown_latex_and_html_of_the_paper_table_hold_the_same_cells(tmp_path
     assert sum("**" in cell for cell in flat) >= 10
 
 
+
+
+def test_released_models_are_rows_of_their_own_compared_with_the_released_a1(tmp_path):
+    write_run(tmp_path, "skin", "A1", 0, dice=80.0)
+    write_run(tmp_path, "skin", "A1", 1, dice=82.0)
+    write_run(tmp_path, "skin", "A1+L", 0, dice=84.0)
+    write_released_run(tmp_path, "skin", "A1+L", dice=90.0)
+    write_released_run(tmp_path, "skin", "A1", dice=75.0)
+    runs = collect_runs(tmp_path)
+    released = runs[runs["model"].str.endswith("(released)")]
+    assert sorted(released["model"]) == ["A1 (released)", "A1+L (released)"]
+    assert released["seed"].isna().all()
+    table = paper_table(runs)
+    assert list(table["model"]) == ["A1", "A1+L", "A1 (released)", "A1+L (released)"]
+    assert row(table, "skin", "A1+L (released)")["n_seeds"] == 1
+    # Against the released A1 (75), not the trained one (81).
+    assert row(table, "skin", "A1+L (released)")["dice_rel_change"] == pytest.approx(15 / 75)
+    assert row(table, "skin", "A1+L")["dice_rel_change"] == pytest.approx(3 / 81)
+    assert pd.isna(row(table, "skin", "A1 (released)")["dice_rel_change"])
+    assert row(table, "skin", "A1+L (released)")["dice_best"]  # 90: best of the protocol
+    markdown = to_paper_markdown(table)
+    assert markdown_cells(markdown, "skin", "A1+L (released)")[column("dice")] == (
+        "**90.00** (+20.0%)")
+    assert "(released): the paper's own trained model" in markdown
+    assert "(released)" not in to_paper_markdown(paper_table(runs[runs["seed"].notna()]))
+    assert "A1 (released) compared with" not in paper_table_latex(table)
+    assert r"compared with A1 (released)." in paper_table_latex(table)
+
+
+def test_vs_paper_shows_the_released_model_beside_the_published_and_reproduced(tmp_path):
+    # Published HAM10000 A1 Dice: 90.01 ± 0.09, A1+L 90.54 ± 0.32 (Chu et al., Table 1).
+    write_store(tmp_path, "ham", "ham10000")
+    reproduce(tmp_path, "ham", "A1", [89.9, 90.0, 90.1])
+    write_released_run(tmp_path, "ham", "A1", dice=90.15)  # within 90.01 ± 2 × 0.09
+    write_released_run(tmp_path, "ham", "A1+L", dice=89.0)  # outside 90.54 ± 2 × 0.32
+    comparison = vs_paper(collect_runs(tmp_path), {"ham": "ham10000"})
+    dice = comparison[comparison["metric"] == "dice"].set_index("model")
+    assert list(dice.index) == ["A1", "A1+L"]
+    assert dice.loc["A1", "reproduced_mean"] == pytest.approx(90.0)
+    assert dice.loc["A1", "released_mean"] == pytest.approx(90.15)
+    assert dice.loc["A1", "released_difference"] == pytest.approx(90.15 - 90.01)
+    assert dice.loc["A1", "released_within_published"]
+    assert not dice.loc["A1+L", "released_within_published"]
+    assert dice.loc["A1+L", "verdict"] == "not decidable: no paper-protocol run"
+    markdown = to_markdown(vs_paper_document(comparison))
+    rows = markdown_rows(markdown)
+    assert ["ham", "ham10k", "A1", "Dice", "90.01 ± 0.09", "90.00 ± 0.10", "3", "-0.01", "yes",
+            "–", "–", "90.15", "+0.14"] in rows
+    assert "The released models lie within the published mean ± 2 std in" in markdown
+    # Without released models the columns are not shown.
+    alone = vs_paper(collect_runs(tmp_path).query("seed.notna()"), {"ham": "ham10000"})
+    assert "Released" not in to_markdown(vs_paper_document(alone))

@@ -11,6 +11,7 @@ from workflow_helpers import validated
 from weaklesion import layout
 from weaklesion.datasets import adapter_class
 from weaklesion.datasets.demo import DEMO_FILES
+from weaklesion.errors import ConfigError
 from weaklesion.workflow import resources
 from weaklesion.workflow.plan import FIGURES, Plan
 
@@ -166,3 +167,64 @@ def test_jobs_are_sized_from_the_expected_lesions(plan):
     assert plan.lesions(demo) == 300  # the demo's default size
     assert plan.preprocess_mem_mb(job(dataset="mine")) < resources.preprocess_mem_mb(
         adapter_class("lits").worker_memory_mb)
+
+
+RELEASED = {"A1": "checkpoints/ham_a1.pt", "ACoseg": "checkpoints/ham_coseg.pt"}
+
+
+def released_plan(models=("A1", "A1+L")) -> Plan:
+    config = {"protocols": ["paper", "corrected"], "models": list(models),
+              "datasets": {"ham": {"format": "ham10000", "released": RELEASED}}}
+    return Plan(validated(config))
+
+
+def test_released_models_are_imported_and_evaluated_under_protocol_paper_only():
+    plan = released_plan()
+    expected = [f"results/ham/paper/{model}/released/summary.json" for model in RELEASED]
+    assert plan.released_summaries() == expected
+    assert set(expected) <= set(plan.all_targets())
+    assert plan.summaries()[-2:] == expected  # the paper table's input
+    assert not [t for t in plan.all_targets() if "corrected" in t and "released" in t]
+    released = job(dataset="ham", protocol="paper", model="ACoseg")
+    assert plan.evaluation_inputs(released)["model"] == "results/ham/paper/ACoseg/released/model.pt"
+    assert plan.expected_checkpoint(released) == {"name": "ACoseg"}  # its own encoder and k
+    assert plan.evaluated_set(released) == plan.evaluated_set(job(
+        dataset="ham", protocol="paper", model="ACoseg", seed="0"))
+    assert plan.dataset_format(released) == "ham10000"
+    trained = job(dataset="ham", protocol="paper", model="A1", seed="1")
+    assert plan.evaluation_inputs(trained)["model"] == "results/ham/paper/A1/seed1/model.pt"
+    # Adding released models to a finished run leaves its training jobs' params as they were.
+    assert "released" not in plan.training_settings(trained)
+
+
+def test_a_released_file_is_looked_up_where_the_workflow_runs(tmp_path, monkeypatch):
+    plan = released_plan()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"datasets\.ham\.released\.A1: "
+                                          r"checkpoints/ham_a1\.pt is not a file"):
+        plan.check_released_files()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints/ham_a1.pt").write_bytes(b"weights")
+    with pytest.raises(ConfigError, match=r"released\.ACoseg: checkpoints/ham_coseg\.pt"):
+        plan.check_released_files()
+    (tmp_path / "checkpoints/ham_coseg.pt").write_bytes(b"weights")
+    plan.check_released_files()
+    assert plan.released_file(job(dataset="ham", protocol="paper", model="A1")) == (
+        "checkpoints/ham_a1.pt")
+
+
+def test_released_models_need_the_paper_protocol():
+    config = {"datasets": {"ham": {"format": "ham10000", "protocol": "corrected",
+                                   "released": RELEASED}}}
+    with pytest.raises(ConfigError, match=r"datasets\.ham\.released: .*add paper"):
+        Plan(validated(config))
+
+
+def test_released_models_alone_train_nothing_and_draw_only_the_data_figures():
+    targets = released_plan(models=()).all_targets()
+    assert not [t for t in targets if "/seed" in t]
+    figures = {t for t in targets if t.startswith("results/figures/")}
+    assert figures == {f"results/figures/ham/{protocol}/{name}.png"
+                       for protocol in ("paper", "corrected")
+                       for name in ("clusters", "cluster_parameters")}
+    assert "results/tables/paper_table.md" in targets

@@ -6,6 +6,7 @@ tables, comparisons and figures parse the files they are given with :func:`parse
     results/<dataset>/archives.tsv, source_files.tsv            the raw data, every protocol
     results/<dataset>/<protocol>/data.h5, targets.h5, …          one protocol's data stages
     results/<dataset>/<protocol>/<model>/seed<N>/                one trained run
+    results/<dataset>/paper/<model>/released/                    the paper's own model, imported
     results/<dataset>/<protocol>/ablations/<variant>/…           an ablation's own stages and runs
     results/tables/, results/figures/, results/provenance/       what people read
     resources/<dataset>/archives/, resources/weights/            downloads
@@ -30,6 +31,8 @@ PROTOCOL = "results/{dataset}/{protocol}"
 ABLATION = "results/{dataset}/{protocol}/ablations/{variant}"
 RUN = "results/{dataset}/{protocol}/{model}/seed{seed}"
 ABLATION_RUN = "results/{dataset}/{protocol}/ablations/{variant}/{model}/seed{seed}"
+RELEASED_RUN = "results/{dataset}/{protocol}/{model}/released"
+"""A released checkpoint of the paper, imported and evaluated like a run (protocol paper)."""
 
 TABLES = "results/tables"
 DATASET_FIGURES = "results/figures/{dataset}"
@@ -82,6 +85,10 @@ def run_folder(dataset: str, protocol: str, model: str, seed: int,
     return f"{protocol_folder(dataset, protocol, variant)}/{model}/seed{seed}"
 
 
+def released_folder(dataset: str, protocol: str, model: str) -> str:
+    return RELEASED_RUN.format(dataset=dataset, protocol=protocol, model=model)
+
+
 def variant_name(setting: str, value: object) -> str:
     """``k``, 12 → ``k-12``."""
     return f"{setting}-{value}"
@@ -118,3 +125,8 @@ def find_run_files(results: str | os.PathLike, filename: str, *,
     if ablations:
         found |= set(results.glob(f"*/*/ablations/*/*/seed*/{filename}"))
     return sorted(p for p in found if _SEED.fullmatch(p.parent.name))
+
+
+def find_released_files(results: str | os.PathLike, filename: str) -> list[Path]:
+    """Every released model's ``filename`` under a results folder, sorted."""
+    return sorted(Path(results).glob(f"*/*/*/released/{filename}"))

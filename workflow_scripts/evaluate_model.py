@@ -29,12 +29,16 @@ with rule_logging(snakemake.log[0]) as log:
                           expect=snakemake.params.expect)
     predicted = predictor.masks(scored.images, snakemake.params.batch_size)
     table = score_test_split(predicted, scored.masks >= 128, scored.lesion_ids)
+    released = predictor.state["extra"].get("released")  # the paper's own checkpoint
+    seed = getattr(snakemake.wildcards, "seed", None)
     summary = summarise(table, {
         "dataset": snakemake.wildcards.dataset, "protocol": snakemake.wildcards.protocol,
-        "model": snakemake.wildcards.model, "seed": int(snakemake.wildcards.seed),
+        "model": snakemake.wildcards.model, "seed": None if seed is None else int(seed),
         "reference": plan.reference, "split": plan.split,
         "selected_epoch": predictor.state["epoch"],
     })
+    if released:
+        summary["released"] = released
     write_evaluation(table, summary, snakemake.output.metrics, snakemake.output.summary,
                      snakemake.output.predictions, predicted)
     log.info("metrics (%d lesions): %s", len(table),

@@ -2,11 +2,13 @@
 
 One row per dataset × protocol × model, in that order: datasets as the runs list them, the
 protocols as :data:`weaklesion.protocols.PROTOCOLS`, the models as
-:data:`weaklesion.models.MODEL_NAMES` (others after them, by name). Per metric it holds
+:data:`weaklesion.models.MODEL_ORDER` (the trained models, then the paper's released ones,
+``A1 (released)`` …; others after them, by name). Per metric it holds
 
 - the mean and the sample std over seeds (:func:`seed_statistics`, which also gives the
   reproduced side of :mod:`.vs_paper`);
-- the relative change against the baseline model (A1) of the same dataset and protocol;
+- the relative change against the baseline model (A1) of the same dataset and protocol (a
+  released model's: against the released A1);
 - whether it is the best cell of its dataset, protocol and metric, decided on the printed
   values.
 
@@ -32,7 +34,7 @@ from weaklesion.analysis.formatting import (
     to_latex,
 )
 from weaklesion.evaluation.metrics import LOWER_IS_BETTER, METRIC_LABELS, PAPER_METRICS
-from weaklesion.models import BASELINE_MODEL, MODEL_NAMES
+from weaklesion.models import BASELINE_MODEL, MODEL_ORDER, released_label, released_model
 from weaklesion.protocols import CORRECTED, PAPER, PROTOCOLS
 
 TABLE_COLUMNS = ["dataset", "protocol", "model", "n_seeds"] + [
@@ -55,6 +57,11 @@ LEGEND = (
     "(docs/protocols.md). IoU, Dice and VS in percent; the errors in pixels of the 120×120 "
     "patch; Hausdorff is the column the paper calls AVD."
 )
+RELEASED_LEGEND = (
+    "(released): the paper's own trained model (python -m weaklesion import-checkpoint), one "
+    "run evaluated on the same lesions as the trained runs; its relative change is against "
+    f"{released_label(BASELINE_MODEL)}."
+)
 
 LATEX_CAPTION = (
     r"Test-set results, mean $\pm$ sample std over seeds; in brackets the relative change "
@@ -62,6 +69,8 @@ LATEX_CAPTION = (
     r"dataset and protocol in bold ($\uparrow$ higher is better, $\downarrow$ lower is "
     r"better). IoU, Dice and VS in \%, errors in pixels."
 )
+LATEX_RELEASED = (" (released): the paper's own trained model, one run, compared with "
+                  f"{released_label(BASELINE_MODEL)}.")
 LATEX_LABEL = "tab:weaklesion-results"
 
 
@@ -104,7 +113,7 @@ def seed_statistics(runs: pd.DataFrame) -> pd.DataFrame:
     for dataset, group in runs.groupby("dataset", sort=False):
         for protocol in _in_order(group["protocol"].unique(), PROTOCOLS):
             in_protocol = group[group["protocol"] == protocol]
-            for model in _in_order(in_protocol["model"].unique(), MODEL_NAMES):
+            for model in _in_order(in_protocol["model"].unique(), MODEL_ORDER):
                 seeds = in_protocol[in_protocol["model"] == model]
                 row = {"dataset": dataset, "protocol": protocol, "model": model,
                        "n_seeds": len(seeds)}
@@ -127,12 +136,15 @@ def _in_order(names: Iterable[str], known: Sequence[str]) -> list[str]:
 
 def _compare_within(block: pd.DataFrame) -> pd.DataFrame:
     """Relative change against the baseline and best flags within one dataset's rows of one
-    protocol."""
+    protocol. The released models are compared with the released baseline."""
     block = block.copy()
-    is_baseline = (block["model"] == BASELINE_MODEL).to_numpy()
+    released = block["model"].map(released_model).notna().to_numpy()
+    baselines = np.where(released, released_label(BASELINE_MODEL), BASELINE_MODEL)
+    is_baseline = (block["model"] == baselines).to_numpy()
     for metric in PAPER_METRICS:
         means = block[f"{metric}_mean"].to_numpy(dtype=float)
-        baseline = means[is_baseline][0] if is_baseline.any() else math.nan
+        of_model = dict(zip(block["model"], means, strict=True))
+        baseline = np.array([of_model.get(name, math.nan) for name in baselines])
         with np.errstate(divide="ignore", invalid="ignore"):
             change = (means - baseline) / baseline
         change[is_baseline | ~np.isfinite(change)] = math.nan
@@ -174,8 +186,13 @@ def paper_table_document(table: pd.DataFrame) -> Document:
     """The table with its legend below it, for the Markdown file and the HTML page."""
     if table.empty:
         return Document("Results table", intro=["No evaluated runs yet: nothing to tabulate."])
-    return Document("Results table", table=paper_table_cells(table), notes=[LEGEND],
+    notes = [LEGEND] + ([RELEASED_LEGEND] if _has_released(table) else [])
+    return Document("Results table", table=paper_table_cells(table), notes=notes,
                     names=NAME_HEADERS, right_aligned=["Seeds", *METRIC_HEADERS.values()])
+
+
+def _has_released(table: pd.DataFrame) -> bool:
+    return bool(table["model"].map(released_model).notna().any())
 
 
 def paper_table_latex(table: pd.DataFrame) -> str:
@@ -189,7 +206,8 @@ def paper_table_latex(table: pd.DataFrame) -> str:
     cells.loc[~opens_block, ["Dataset", "Protocol"]] = ""
     latex = to_latex(
         cells, names=NAME_HEADERS, column_format="@{}lllr" + "c" * len(PAPER_METRICS) + "@{}",
-        caption=LATEX_CAPTION if len(table) else "No evaluated runs yet.", label=LATEX_LABEL,
+        caption=(LATEX_CAPTION + (LATEX_RELEASED if _has_released(table) else "")
+                 if len(table) else "No evaluated runs yet."), label=LATEX_LABEL,
         rules_above=np.flatnonzero(opens_block)[1:].tolist())
     return ("% Generated by weaklesion (python -m weaklesion table); needs "
             "\\usepackage{booktabs}.\n" + latex)

@@ -5,7 +5,9 @@
 - :func:`collect_runs` (a results folder) and :func:`collect_runs_from` (the workflow's list
   of files): one row per run from its ``summary.json``, the means of the paper's metrics over
   the run's evaluated lesions. The paper's table and the comparison with the published numbers
-  start here.
+  start here. A released checkpoint of the paper (``<model>/released/``) is a run of its own,
+  its model named ``A1 (released)`` (:func:`weaklesion.models.released_label`), without a
+  seed.
 - :func:`read_run_metrics`: every run's ``metrics.parquet`` (one row per lesion) stacked, the
   run's identity in front, and :func:`run_means`, each run's means of those rows. The paired
   comparisons and the ablations start here.
@@ -29,13 +31,14 @@ import pandas as pd
 from weaklesion import layout
 from weaklesion.errors import MissingFilesError, WeaklesionError
 from weaklesion.evaluation.metrics import METRIC_COLUMNS, PAPER_METRICS
+from weaklesion.models import released_label
 
 log = logging.getLogger(__name__)
 
 RUN_COLUMNS = ["dataset", "protocol", "format", "model", "seed", "reference", "n_lesions",
                *METRIC_COLUMNS, "summary"]
 """The columns of :func:`collect_runs`: a run, its dataset's format, its summary's values and
-the summary's path."""
+the summary's path. ``seed`` is NA for a released model."""
 
 RUN_KEYS = ["dataset", "protocol", "variant", "model", "seed"]
 """What tells one run of :func:`read_run_metrics` from another."""
@@ -53,7 +56,8 @@ def collect_runs(results_dir: str | os.PathLike,
     attribute of its ``data.h5`` in ``results_dir`` (the first of its protocol folders that
     holds one), None where there is none.
     """
-    runs = collect_runs_from(layout.find_run_files(results_dir, "summary.json", ablations=False))
+    runs = collect_runs_from(layout.find_run_files(results_dir, "summary.json", ablations=False)
+                             + layout.find_released_files(results_dir, "summary.json"))
     known = dict(formats or {})
     for dataset, protocol in dict.fromkeys(zip(runs["dataset"], runs["protocol"], strict=True)):
         if known.get(dataset) is None:
@@ -67,7 +71,7 @@ def collect_runs_from(paths: Iterable[str | os.PathLike],
     ``formats`` (the configured datasets') is the only source of the ``format`` column."""
     paths = [Path(p) for p in paths]
     runs = pd.DataFrame([_read_summary(path) for path in paths], columns=RUN_COLUMNS).astype(
-        {"seed": "int64", **dict.fromkeys(METRIC_COLUMNS, "float64")})
+        {"seed": "Int64", **dict.fromkeys(METRIC_COLUMNS, "float64")})
     _check_unique(runs)
     return _with_formats(runs, formats or {})
 
@@ -98,7 +102,9 @@ def _read_summary(path: Path) -> dict:
             raise WeaklesionError(f"{path}: key {key!r} must be a non-empty string, got {value!r}")
         row[key] = value
     seed = summary.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if summary.get("released"):  # the paper's own checkpoint: trained once, seed unknown
+        row["model"], seed = released_label(row["model"]), pd.NA
+    elif isinstance(seed, bool) or not isinstance(seed, int):
         raise WeaklesionError(f"{path}: key 'seed' must be an integer, got {seed!r}")
     row["seed"] = seed
     for metric in METRIC_COLUMNS:
@@ -121,12 +127,12 @@ def _check_unique(runs: pd.DataFrame) -> None:
     key = ["dataset", "protocol", "model", "seed"]
     repeated = runs[runs.duplicated(key, keep=False)]
     if len(repeated):
-        first = repeated.iloc[0]
-        same = repeated[(repeated[key] == first[key]).all(axis=1)]["summary"]
-        raise WeaklesionError(
-            f"run {first['dataset']}/{first['protocol']}/{first['model']}/seed {first['seed']} "
-            f"is given by more than one summary: {', '.join(same)}; keep one"
-        )
+        # As text, so that a released model's NA seed equals itself.
+        names = pd.Series([f"{r.dataset}/{r.protocol}/{r.model}/seed {r.seed}"
+                           for r in repeated.itertuples()], index=repeated.index)
+        same = repeated.loc[names == names.iloc[0], "summary"]
+        raise WeaklesionError(f"run {names.iloc[0]} is given by more than one summary: "
+                              f"{', '.join(same)}; keep one")
 
 
 def _data_store(results_dir: str | os.PathLike, dataset: str, protocol: str) -> Path:

@@ -6,8 +6,8 @@ the paper's dataset of its format (:func:`published_name`: the adapter's ``publi
 whatever it is called.
 
 - :func:`vs_paper`: the ``paper`` protocol's runs against the published cells (is the
-  published mean within the reproduced mean ± 2 std?), the ``corrected`` protocol's beside
-  them; :func:`vs_paper_document` renders it.
+  published mean within the reproduced mean ± 2 std?), the ``corrected`` protocol's and the
+  paper's released models beside them; :func:`vs_paper_document` renders it.
 - :func:`paper_claim_lines`: per dataset and protocol, a line on the paper's claim that A1+L
   beats A1, from the paired comparisons of :mod:`.comparisons`: the reproduced difference,
   whether its interval excludes zero, and whether it has the published difference's sign.
@@ -27,7 +27,7 @@ from weaklesion.analysis.paper_table import seed_statistics
 from weaklesion.datasets import FORMATS, adapter_class
 from weaklesion.evaluation.metrics import METRIC_LABELS, PAPER_METRICS
 from weaklesion.layout import DEFAULT_VARIANT
-from weaklesion.models import BASELINE_MODEL, PROPOSED_MODEL
+from weaklesion.models import BASELINE_MODEL, PROPOSED_MODEL, released_label, released_model
 from weaklesion.protocols import CORRECTED, PAPER
 
 REPORTED_FORMATS = tuple(f for f in FORMATS if adapter_class(f).published_as)
@@ -41,7 +41,8 @@ _WITHIN_TOLERANCE = 1e-9
 VS_PAPER_COLUMNS = ["dataset", "published_dataset", "model", "metric", "published_mean",
                     "published_std", "reproduced_mean", "reproduced_std", "n_seeds",
                     "difference", "within_2std", "verdict", "corrected_mean", "corrected_std",
-                    "corrected_n_seeds", "corrected_difference"]
+                    "corrected_n_seeds", "corrected_difference", "released_mean",
+                    "released_difference", "released_within_published"]
 """The columns of :func:`vs_paper`."""
 
 LEGEND = (
@@ -51,6 +52,11 @@ LEGEND = (
     "mean lies within the reproduced mean ± 2 std (not decidable with a single seed, "
     f"which has no std). Corrected: the same model under protocol {CORRECTED}, which fixes "
     "the released code's defects, and its difference from the published mean."
+)
+RELEASED_LEGEND = (
+    "Released: the paper's own trained model (one run, imported with python -m weaklesion "
+    "import-checkpoint) evaluated on the same lesions. The published mean ± std is over three "
+    "seeds, so a single released run is expected within the published mean ± 2 std, not on it."
 )
 
 
@@ -81,7 +87,9 @@ def vs_paper(runs: pd.DataFrame, formats: Mapping[str, str] | None = None,
     whether the published mean lies within the ``paper`` runs' mean ± 2 std; it is NA
     (``verdict`` says why) with fewer than two seeds, since no std exists then, or without
     ``paper`` runs. ``corrected_*`` hold the ``corrected`` runs' mean, std, seeds and
-    difference from the published mean (NaN without such runs). Columns:
+    difference from the published mean (NaN without such runs), ``released_*`` the paper's
+    released model's value (:func:`weaklesion.models.released_label`), its difference and
+    whether it lies within the published mean ± 2 published std (NA without one). Columns:
     :data:`VS_PAPER_COLUMNS`.
     """
     published = published_table() if published is None else published
@@ -92,17 +100,23 @@ def vs_paper(runs: pd.DataFrame, formats: Mapping[str, str] | None = None,
                    for protocol, block in stats.groupby("protocol", sort=False)}
     published = published.set_index(["dataset", "model"])
     rows = []
-    for dataset, model in stats[["dataset", "model"]].drop_duplicates().itertuples(index=False):
+    pairs = dict.fromkeys((dataset, released_model(model) or model)
+                          for dataset, model in stats[["dataset", "model"]].itertuples(index=False))
+    for dataset, model in pairs:
         paper_name = published_name(formats[dataset])
         if (paper_name, model) not in published.index:
             continue
         own = {protocol: block.loc[(dataset, model)] if (dataset, model) in block.index
                else None for protocol, block in by_protocol.items()}
+        paper_block = by_protocol.get(PAPER)
+        released = (paper_block.loc[(dataset, released_label(model))] if paper_block is not None
+                    and (dataset, released_label(model)) in paper_block.index else None)
         for metric in PAPER_METRICS:
             rows.append(_comparison_row(dataset, model, own, published.loc[(paper_name, model)],
-                                        paper_name, metric))
+                                        paper_name, metric, released))
     comparison = pd.DataFrame(rows, columns=VS_PAPER_COLUMNS)
-    comparison["within_2std"] = comparison["within_2std"].astype("boolean")
+    for column in ("within_2std", "released_within_published"):
+        comparison[column] = comparison[column].astype("boolean")
     for column in ("n_seeds", "corrected_n_seeds"):
         comparison[column] = comparison[column].astype("int64")
     return comparison
@@ -116,10 +130,15 @@ def _seed_cell(row: pd.Series | None, metric: str) -> tuple[float, float, int]:
 
 
 def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None],
-                    paper: pd.Series, paper_name: str, metric: str) -> dict:
+                    paper: pd.Series, paper_name: str, metric: str,
+                    released: pd.Series | None = None) -> dict:
     mean, std, count = _seed_cell(own.get(PAPER), metric)
     corrected_mean, corrected_std, corrected_count = _seed_cell(own.get(CORRECTED), metric)
+    released_mean = _seed_cell(released, metric)[0]
     published_mean = float(paper[f"{metric}_mean"])
+    published_std = float(paper[f"{metric}_std"])
+    released_within = (pd.NA if math.isnan(released_mean) else bool(
+        abs(released_mean - published_mean) <= WITHIN_STDS * published_std + _WITHIN_TOLERANCE))
     difference = mean - published_mean
     if count == 0:
         within, verdict = pd.NA, f"not decidable: no {PAPER}-protocol run"
@@ -133,11 +152,13 @@ def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None
     return {
         "dataset": dataset, "published_dataset": paper_name, "model": model,
         "metric": metric, "published_mean": published_mean,
-        "published_std": float(paper[f"{metric}_std"]), "reproduced_mean": mean,
+        "published_std": published_std, "reproduced_mean": mean,
         "reproduced_std": std, "n_seeds": count, "difference": difference,
         "within_2std": within, "verdict": verdict, "corrected_mean": corrected_mean,
         "corrected_std": corrected_std, "corrected_n_seeds": corrected_count,
         "corrected_difference": corrected_mean - published_mean,
+        "released_mean": released_mean, "released_difference": released_mean - published_mean,
+        "released_within_published": released_within,
     }
 
 
@@ -169,10 +190,20 @@ def vs_paper_document(comparison: pd.DataFrame, claims: Sequence[str] = ()) -> D
         "Corrected": _mean_std_column(comparison, "corrected"),
         "Corrected − published": comparison["corrected_difference"].map(number_text),
     }).astype(object)
-    return Document(title, intro=[LEGEND, count], bullets=claims, table=cells,
-                    names=["Dataset", "Paper's dataset", "Model"],
-                    right_aligned=["Published", "Reproduced", "Seeds", "Difference",
-                                   "Corrected", "Corrected − published"])
+    intro, right = [LEGEND, count], ["Published", "Reproduced", "Seeds", "Difference",
+                                     "Corrected", "Corrected − published"]
+    released = comparison["released_within_published"].dropna()
+    if len(released):
+        intro += [RELEASED_LEGEND,
+                  f"The released models lie within the published mean ± 2 std in "
+                  f"{int(released.sum())} of {len(released)} cells."]
+        cells["Released"] = comparison["released_mean"].map(
+            lambda value: number_text(value, signed=False)).astype(object)
+        cells["Released − published"] = (comparison["released_difference"].map(number_text)
+                                         .astype(object))
+        right += ["Released", "Released − published"]
+    return Document(title, intro=intro, bullets=claims, table=cells,
+                    names=["Dataset", "Paper's dataset", "Model"], right_aligned=right)
 
 
 def _mean_std_column(comparison: pd.DataFrame, prefix: str) -> list[str]:

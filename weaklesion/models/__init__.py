@@ -18,6 +18,23 @@ comparisons)."""
 PROPOSED_MODEL = "A1+L"
 """The paper's proposal, whose claim the comparisons test."""
 
+RELEASED_SUFFIX = " (released)"
+
+
+def released_label(model: str) -> str:
+    """The tables' name for the paper's own trained ``model`` (its released checkpoint):
+    ``A1`` → ``A1 (released)``."""
+    return f"{model}{RELEASED_SUFFIX}"
+
+
+def released_model(label: str) -> str | None:
+    """The model a :func:`released_label` names (None for a model this workflow trained)."""
+    return label.removesuffix(RELEASED_SUFFIX) if label.endswith(RELEASED_SUFFIX) else None
+
+
+MODEL_ORDER = (*MODEL_NAMES, *(released_label(model) for model in MODEL_NAMES))
+"""The order of the tables' rows: the trained models, then the released ones."""
+
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 
 

@@ -16,11 +16,11 @@ from typing import Any
 from weaklesion.datasets import FORMATS, adapter_class
 from weaklesion.errors import ConfigError
 from weaklesion.layout import variant_name
-from weaklesion.protocols import DEFAULT_PROTOCOLS, PROTOCOLS
+from weaklesion.protocols import DEFAULT_PROTOCOLS, PAPER, PROTOCOLS
 
 # Settings read after preprocessing. Everything else in an entry (format, path, protocol,
 # on_bad_image, the format's own options) is a preprocessing setting.
-LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo", "ablations"}
+LATER_STAGE_KEYS = {"k", "target", "split", "cluster_seed", "demo", "ablations", "released"}
 # Settings of the raw files themselves: obtaining, verifying and listing them reads only these,
 # so that they are done once for every protocol.
 PROTOCOL_KEYS = {"protocol", "protocols"}
@@ -56,6 +56,10 @@ def resolve_dataset(name: str, entry: Mapping[str, Any],
     settings = {"k": adapter.default_k,
                 **{key: value for key, value in entry.items() if key not in PROTOCOL_KEYS}}
     settings["protocols"] = dataset_protocols(name, entry, protocols)
+    if settings.get("released") and PAPER not in settings["protocols"]:
+        raise ConfigError(f"datasets.{name}.released: the released models are evaluated with "
+                          f"protocol {PAPER}'s input pipeline; add {PAPER} to the dataset's "
+                          f"protocols (now {settings['protocols']})")
     if adapter.generated:
         settings["source"] = "generated"
     elif settings.get("path"):

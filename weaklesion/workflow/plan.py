@@ -9,14 +9,17 @@ object with ``dataset``, ``protocol`` and so on as attributes). Paths come from
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from weaklesion import layout
 from weaklesion.datasets import adapter_class
+from weaklesion.errors import ConfigError
 from weaklesion.evaluation.evaluated_set import evaluation_plan, test_reference
-from weaklesion.layout import DEFAULT_VARIANT, protocol_folder, run_folder
+from weaklesion.layout import DEFAULT_VARIANT, protocol_folder, released_folder, run_folder
 from weaklesion.models import is_weight_file
+from weaklesion.protocols import PAPER
 from weaklesion.raw.manifest import manifest_path, read_manifest
 from weaklesion.training.schedules import MAX_EPOCHS
 from weaklesion.workflow import resources
@@ -30,9 +33,16 @@ from weaklesion.workflow.config import (
     variant_settings,
 )
 
-FIGURES = ("clusters", "cluster_parameters", "segmentations", "training_curves",
-           "metric_distributions")
-"""The figures of every dataset and protocol (``results/figures/<dataset>/<protocol>/``)."""
+DATA_FIGURES = ("clusters", "cluster_parameters")
+RUN_FIGURES = ("segmentations", "training_curves", "metric_distributions")
+FIGURES = DATA_FIGURES + RUN_FIGURES
+"""The figures of every dataset and protocol (``results/figures/<dataset>/<protocol>/``); the
+runs' only where models are trained."""
+
+
+def is_released(wildcards) -> bool:
+    """Whether a job is a released model's (its path has no seed)."""
+    return getattr(wildcards, "seed", None) is None
 
 
 def variant_of(wildcards) -> str:
@@ -84,10 +94,22 @@ class Plan:
                 for model in ablated_models(ablated, self.models)
                 for seed in self.seeds]
 
+    def released_models(self, dataset: str, protocol: str) -> dict[str, str]:
+        """Model → the paper's released checkpoint to evaluate (the dataset's ``released``
+        entry), under protocol paper only: the release's input pipeline."""
+        if protocol != PAPER:
+            return {}
+        return dict(self.datasets[dataset].get("released") or {})
+
+    def released_summaries(self) -> list[str]:
+        return [f"{released_folder(dataset, protocol, model)}/summary.json"
+                for dataset, protocol in self.dataset_runs()
+                for model in self.released_models(dataset, protocol)]
+
     def summaries(self) -> list[str]:
-        """summary.json of every default run: the paper's table."""
+        """summary.json of every default run and released model: the paper's table."""
         return [str(run.path("summary.json")) for dataset, protocol in self.dataset_runs()
-                for run in self.model_runs(dataset, protocol)]
+                for run in self.model_runs(dataset, protocol)] + self.released_summaries()
 
     def run_metrics(self) -> list[str]:
         """metrics.parquet of every run, the default ones and the ablations', for the paired
@@ -97,8 +119,11 @@ class Plan:
                 + self.ablation_runs(dataset, protocol)]
 
     def figures(self, dataset: str, protocol: str) -> list[str]:
-        """The figures of one dataset and protocol, its ablations' included."""
+        """The figures of one dataset and protocol, its ablations' included (only those of
+        the data where no model is trained)."""
         folder = layout.FIGURES.format(dataset=dataset, protocol=protocol)
+        if not self.models:
+            return [f"{folder}/{name}.png" for name in DATA_FIGURES]
         ablated = sorted({s for s, _, _ in ablation_variants(self.datasets[dataset])})
         return ([f"{folder}/{name}.png" for name in FIGURES]
                 + [f"{folder}/ablation_{setting}.png" for setting in ablated])
@@ -112,9 +137,10 @@ class Plan:
             targets += [str(run.path("summary.json")) for run in runs]
             targets += self.figures(dataset, protocol)
         tables, provenance = layout.TABLES, layout.PROVENANCE
-        return (targets
+        compared = self.datasets if self.models else []
+        return (targets + self.released_summaries()
                 + [f"{layout.DATASET_FIGURES.format(dataset=d)}/comparisons.png"
-                   for d in self.datasets]
+                   for d in compared]
                 + [f"{tables}/paper_table.md", f"{tables}/comparisons.md",
                    f"{provenance}/config.yaml", f"{provenance}/software_versions.csv"])
 
@@ -202,10 +228,10 @@ class Plan:
 
     def training_settings(self, wildcards) -> dict[str, Any]:
         """The dataset's settings as one protocol's run sees them: not the list of protocols
-        (adding a protocol leaves the others' jobs as they are), nor the ablations (adding one
-        leaves the default runs as they are)."""
+        (adding a protocol leaves the others' jobs as they are), nor the ablations or the
+        released models (adding them leaves the default runs as they are)."""
         settings = {key: value for key, value in self.run_settings(wildcards).items()
-                    if key not in {"protocols", "ablations"}}
+                    if key not in {"protocols", "ablations", "released"}}
         return {**settings, "protocol": wildcards.protocol}
 
     def cluster_file(self, wildcards) -> str:
@@ -253,16 +279,43 @@ class Plan:
         folder = protocol_folder(wildcards.dataset, wildcards.protocol)
         plan = evaluation_plan(self.datasets[wildcards.dataset]["format"], wildcards.protocol,
                                wildcards.model)
-        run = run_folder(wildcards.dataset, wildcards.protocol, wildcards.model,
-                         wildcards.seed, variant_of(wildcards))
+        if is_released(wildcards):
+            run = released_folder(wildcards.dataset, wildcards.protocol, wildcards.model)
+        else:
+            run = run_folder(wildcards.dataset, wildcards.protocol, wildcards.model,
+                             wildcards.seed, variant_of(wildcards))
         return {"model": f"{run}/model.pt", "data": f"{folder}/data.h5",
                 "reference": f"{folder}/{plan.reference_store}",
                 "clusters": self.cluster_file(wildcards), "split": f"{folder}/split.csv"}
 
     def expected_checkpoint(self, wildcards) -> dict[str, Any]:
-        """What the evaluated model.pt must be: the job's model, encoder and k."""
+        """What the evaluated model.pt must be: the job's model, encoder and k (a released
+        model: its own encoder and k, as imported)."""
+        if is_released(wildcards):
+            return {"name": wildcards.model}
         return {"name": wildcards.model, "encoder": self.train["encoder"],
                 "num_clusters": self.run_settings(wildcards)["k"]}
+
+    # --- the paper's released models -------------------------------------------------------
+
+    def check_released_files(self) -> None:
+        """Stop before any job where a configured released checkpoint is not a file (relative
+        paths: to the working directory), naming its key and path. Not left to the import
+        job's input: Snakemake skips that job, error and all, once its output exists."""
+        for dataset, settings in self.datasets.items():
+            for model, path in (settings.get("released") or {}).items():
+                if not os.path.isfile(path):
+                    raise ConfigError(
+                        f"datasets.{dataset}.released.{model}: {path} is not a file (working "
+                        f"directory {os.getcwd()}); the paper's released checkpoints are "
+                        "downloaded by hand, see the README's 'Evaluate the released models'")
+
+    def released_file(self, wildcards) -> str:
+        """The released checkpoint a job imports."""
+        return self.released_models(wildcards.dataset, wildcards.protocol)[wildcards.model]
+
+    def dataset_format(self, wildcards) -> str:
+        return self.datasets[wildcards.dataset]["format"]
 
     # --- the figures ------------------------------------------------------------------------
 
