@@ -15,10 +15,12 @@ from scipy import stats
 
 from weaklesion.analysis.ablations import ablation_table
 from weaklesion.analysis.comparisons import (
+    NO_VERDICT,
     bootstrap_mean_ci,
     compare,
     comparisons_document,
     paired_comparisons,
+    run_mean_ci,
     wilcoxon_p,
 )
 from weaklesion.analysis.formatting import to_markdown
@@ -49,13 +51,19 @@ def lesion_scores(model_values: dict[tuple[str, int], np.ndarray], *, dataset="h
 # --- the statistics, on cases with a known answer ----------------------------------------------
 
 
+def three_runs(values: np.ndarray, shift: float = 0.0) -> dict:
+    """Three seeds of A1 with ``values`` and of A1+L with ``values + shift``."""
+    return {**{("A1", s): values for s in range(3)},
+            **{("A1+L", s): values + shift for s in range(3)}}
+
+
 def test_identical_predictions_differ_by_zero_with_p_one():
     rng = np.random.default_rng(0)
     values = rng.uniform(50, 95, 60)
-    scores = lesion_scores({("A1", 0): values, ("A1+L", 0): values.copy()})
-    result = compare(scores, "A1+L", "A1", "dice")
+    result = compare(lesion_scores(three_runs(values)), "A1+L", "A1", "dice")
     assert result["mean_difference"] == 0
     assert (result["ci_low"], result["ci_high"]) == (0, 0)
+    assert (result["lesion_ci_low"], result["lesion_ci_high"]) == (0, 0)
     assert result["wilcoxon_p"] == 1.0
     assert not result["ci_excludes_zero"] and result["favours"] == "neither"
 
@@ -63,10 +71,11 @@ def test_identical_predictions_differ_by_zero_with_p_one():
 def test_a_constant_shift_is_its_own_interval_and_a_significant_one():
     rng = np.random.default_rng(1)
     values = rng.uniform(50, 90, 40)
-    scores = lesion_scores({("A1", 0): values, ("A1+L", 0): values + 2.5})
+    scores = lesion_scores(three_runs(values, 2.5))
     result = compare(scores, "A1+L", "A1", "dice")
     assert result["mean_difference"] == pytest.approx(2.5)
     assert (result["ci_low"], result["ci_high"]) == pytest.approx((2.5, 2.5))
+    assert (result["lesion_ci_low"], result["lesion_ci_high"]) == pytest.approx((2.5, 2.5))
     # Equal differences are ties, so the normal approximation applies: p is tiny.
     assert result["wilcoxon_p"] < 1e-6
     # 20 distinct positive differences: the exact two-sided p-value is 2 / 2**20.
@@ -82,11 +91,15 @@ def test_a_noisy_shift_is_found_and_noise_alone_is_not():
     base = rng.uniform(50, 90, 300)
     shifted = lesion_scores({("A1", 0): base, ("A1+L", 0): base + 1 + rng.normal(0, 2, 300)})
     result = compare(shifted, "A1+L", "A1", "dice", n_resamples=FEW)
-    assert result["ci_low"] < 1 < result["ci_high"] and result["ci_low"] > 0
+    # The lesions alone find it; one run of each model gives no interval over runs.
+    assert result["lesion_ci_low"] < 1 < result["lesion_ci_high"]
+    assert result["lesion_ci_low"] > 0 and result["lesion_ci_excludes_zero"]
     assert result["wilcoxon_p"] < 1e-6
+    assert math.isnan(result["ci_low"]) and result["favours"] == NO_VERDICT
     noise = lesion_scores({("A1", 0): base, ("A1+L", 0): base + rng.normal(0, 2, 300)})
     null = compare(noise, "A1+L", "A1", "dice", n_resamples=FEW)
-    assert null["ci_low"] < 0 < null["ci_high"] and null["favours"] == "neither"
+    assert null["lesion_ci_low"] < 0 < null["lesion_ci_high"]
+    assert not null["lesion_ci_excludes_zero"]
 
 
 def test_seeds_are_averaged_per_lesion_and_compared_seed_against_seed():
@@ -98,6 +111,12 @@ def test_seeds_are_averaged_per_lesion_and_compared_seed_against_seed():
     assert result["n_seeds"] == 2 and result["n_lesions"] == 25
     assert result["seed_difference_mean"] == pytest.approx(3)
     assert result["seed_difference_std"] == pytest.approx(math.sqrt(2))
+    # Runs' means 70, 70 against 72, 74: Welch's interval (the baseline has no spread).
+    expected = stats.ttest_ind([72.0, 74.0], [70.0, 70.0], equal_var=False)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
+        tuple(expected.confidence_interval(0.95)))
+    # Two runs of a model: one degree of freedom, a wide interval, and no verdict drawn.
+    assert result["ci_high"] - result["ci_low"] > 10 and result["favours"] == NO_VERDICT
 
 
 def test_only_lesions_both_models_scored_are_compared():
@@ -122,6 +141,47 @@ def test_runs_on_other_lesions_are_not_comparable():
     assert math.isnan(result["ci_low"]) and math.isnan(result["wilcoxon_p"])
     assert "not comparable" in to_markdown(comparisons_document(
         paired_comparisons(pd.concat([a1, other]))))
+
+
+def simulated_runs(rng: np.random.Generator, *, true_difference: float, seed_sd: float,
+                   lesions: int = 24, runs: int = 3) -> pd.DataFrame:
+    """Per-lesion Dice of A1 and A1+L: each lesion's own difficulty (shared by every run),
+    each run's shift (its seed's effect, drawn from N(0, seed_sd)), and per-lesion noise."""
+    difficulty = rng.normal(80, 8, lesions)
+    values = {}
+    for model, offset in (("A1", 0.0), ("A1+L", true_difference)):
+        for seed in range(runs):
+            values[(model, seed)] = (difficulty + offset + rng.normal(0, seed_sd)
+                                     + rng.normal(0, 2, lesions))
+    return lesion_scores(values)
+
+
+def test_the_interval_over_runs_holds_when_training_is_run_again(record_property):
+    """No true difference, only seed effects (sd 1, against lesion noise of sd 2): the
+    interval over runs and lesions covers zero in at least 90 % of 200 experiments, the
+    lesion-only interval far less often."""
+    rng = np.random.default_rng(11)
+    covered = {"runs and lesions": 0, "lesions only": 0}
+    for _ in range(200):
+        result = compare(simulated_runs(rng, true_difference=0.0, seed_sd=1.0), "A1+L", "A1",
+                         "dice", n_resamples=500)
+        covered["runs and lesions"] += result["ci_low"] <= 0 <= result["ci_high"]
+        covered["lesions only"] += result["lesion_ci_low"] <= 0 <= result["lesion_ci_high"]
+    rates = {name: count / 200 for name, count in covered.items()}
+    record_property("coverage of zero", rates)
+    assert rates["runs and lesions"] >= 0.90, rates
+    assert rates["lesions only"] < 0.80, rates
+    # A true difference of 8 points, large against both variances: both intervals find it.
+    for _ in range(20):
+        result = compare(simulated_runs(rng, true_difference=8.0, seed_sd=1.0), "A1+L", "A1",
+                         "dice", n_resamples=500)
+        assert result["ci_low"] > 0 and result["lesion_ci_low"] > 0, result
+        assert result["favours"] == "A1+L"
+
+
+def test_run_mean_ci_needs_two_runs_of_each_model():
+    assert all(math.isnan(v) for v in run_mean_ci(np.array([1.0]), np.array([1.0, 2.0])))
+    assert run_mean_ci(np.array([3.0, 3.0]), np.array([1.0, 1.0, 1.0])) == (2.0, 2.0)
 
 
 def test_bootstrap_and_wilcoxon_equal_scipy_called_directly():
@@ -154,7 +214,7 @@ def test_every_pair_metric_and_protocol_is_compared():
 
 @pytest.fixture
 def results(tmp_path):
-    """metrics.parquet files of two seeds of A1, A1+L and ACoseg, and a k ablation of A1+L,
+    """metrics.parquet files of three seeds of A1, A1+L and ACoseg, and a k ablation of A1+L,
     in the workflow's layout."""
     rng = np.random.default_rng(5)
     base = rng.uniform(40, 90, (40, len(PAPER_METRICS)))
@@ -162,7 +222,7 @@ def results(tmp_path):
     runs = [("default", "A1", 0.0), ("default", "A1+L", 1.5), ("default", "ACoseg", -3.0),
             ("k-12", "A1+L", 0.5)]
     for variant, model, shift in runs:
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             folder = tmp_path / "results" / "ham" / "paper"
             if variant != "default":
                 folder = folder / "ablations" / variant
@@ -184,11 +244,11 @@ def test_read_run_metrics_places_each_run_by_its_folder(results):
                                      "lesion_id", *PAPER_METRICS]
     runs = metrics.drop_duplicates(["variant", "model", "seed"])
     assert list(zip(runs["variant"], runs["model"], runs["seed"], strict=True)) == [
-        ("default", "A1", 0), ("default", "A1", 1), ("default", "A1+L", 0),
-        ("default", "A1+L", 1), ("default", "ACoseg", 0), ("default", "ACoseg", 1),
-        ("k-12", "A1+L", 0), ("k-12", "A1+L", 1)]
+        (variant, model, seed) for variant, model in (
+            ("default", "A1"), ("default", "A1+L"), ("default", "ACoseg"), ("k-12", "A1+L"))
+        for seed in (0, 1, 2)]
     assert set(metrics["dataset"]) == {"ham"} and set(metrics["protocol"]) == {"paper"}
-    assert len(metrics) == 8 * 40 and metrics["seed"].dtype == "int64"
+    assert len(metrics) == 12 * 40 and metrics["seed"].dtype == "int64"
     first = pd.read_parquet(paths[0])
     assert metrics["iou"].iloc[:40].tolist() == first["iou"].tolist()
     with pytest.raises(WeaklesionError, match="laid out as results/<dataset>"):
@@ -215,13 +275,26 @@ def test_rule_script_tables_recomputed_from_metrics_parquet(results):
                   if f"/paper/{model}/" in str(p)]
         return pd.concat(frames, axis=1).mean(axis=1)
     differences = (per_lesion("A1+L") - per_lesion("A1")).to_numpy()
-    assert row["n_lesions"] == 40 and row["n_seeds"] == 2
+    assert row["n_lesions"] == 40 and row["n_seeds"] == 3
     assert row["mean_difference"] == pytest.approx(differences.mean())
     assert row["wilcoxon_p"] == pytest.approx(stats.wilcoxon(differences).pvalue)
     interval = stats.bootstrap((differences,), np.mean, n_resamples=10_000, method="BCa",
                                rng=np.random.default_rng(0)).confidence_interval
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((interval.low, interval.high))
-    assert row["favours"] == "A1+L"
+    assert (row["lesion_ci_low"], row["lesion_ci_high"]) == pytest.approx(
+        (interval.low, interval.high))
+    # The main interval, by Welch's formula: each run's mean over the 40 lesions.
+    def run_means(model):
+        return np.array([pd.read_parquet(p)["iou"].mean() for p in paths
+                         if f"/paper/{model}/" in str(p)])
+    a, b = run_means("A1+L"), run_means("A1")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    centre = a.mean() - b.mean()
+    assert centre == pytest.approx(differences.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((centre - half, centre + half))
+    assert row["favours"] == ("A1+L" if row["ci_low"] > 0 else "neither")
+    assert row["n_model_runs"] == row["n_baseline_runs"] == 3
     markdown = (tables / "comparisons.md").read_text()
     assert "| ham | paper | A1+L − A1 | IoU |" in re.sub(" +", " ", markdown)
     assert "ham (paper): A1+L − A1 has the paper's sign in" in markdown
@@ -237,7 +310,7 @@ def test_rule_script_tables_recomputed_from_metrics_parquet(results):
     assert default["is_default"] and math.isnan(default["mean_difference"])
     assert default["mean"] == pytest.approx(per_lesion("A1+L").mean())
     assert "45 (default)" in (tables / "ablations.md").read_text()
-    assert "8 runs compared" in (root / "compare.log").read_text()
+    assert "12 runs compared" in (root / "compare.log").read_text()
 
 
 def test_paper_claim_lines_follow_the_published_sign():
@@ -247,19 +320,28 @@ def test_paper_claim_lines_follow_the_published_sign():
     for metric in PAPER_METRICS:
         rows.append({"dataset": "ham", "protocol": "paper", "variant": "default",
                      "model": "A1+L", "baseline": "A1", "metric": metric, "n_lesions": 30,
-                     "mean_difference": -0.5, "ci_low": -0.9, "ci_high": -0.1,
-                     "ci_excludes_zero": True})
+                     "n_seeds": 3, "mean_difference": -0.5, "ci_low": -0.9, "ci_high": -0.1,
+                     "ci_excludes_zero": True, "lesion_ci_low": -0.7, "lesion_ci_high": -0.3,
+                     "favours": "A1"})
     (line,) = paper_claim_lines(pd.DataFrame(rows), {"ham": "ham10000"})
     assert line.startswith("ham (paper): A1+L − A1 has the paper's sign in")
-    assert "its CI excludes zero in 6 of 6" in line and "Dice -0.50 [-0.90, -0.10]" in line
+    assert "its CI over runs and lesions excludes zero in 6 of 6" in line
+    assert ("Dice -0.50 [-0.90, -0.10] over runs and lesions, [-0.70, -0.30] over these "
+            "runs' lesions only") in line
     paper = published_table().set_index(["dataset", "model"])
     signs = [np.sign(paper.loc[("ham10k", "A1+L"), f"{m}_mean"]
                      - paper.loc[("ham10k", "A1"), f"{m}_mean"]) for m in PAPER_METRICS]
     assert f"sign in {sum(s == -1 for s in signs)} of 6" in line
     (demo,) = paper_claim_lines(pd.DataFrame(rows), {"ham": "demo"})
     assert "sign" not in demo
-    assert demo.startswith("ham (paper): the CI of A1+L − A1 excludes zero in 6 of 6")
+    assert demo.startswith("ham (paper): A1+L − A1: its CI over runs and lesions excludes "
+                           "zero in 6 of 6")
     assert demo.endswith("The paper publishes no numbers for this dataset.")
+    two_runs = pd.DataFrame(rows).assign(n_seeds=2, favours=NO_VERDICT)
+    (few,) = paper_claim_lines(two_runs, {"ham": "ham10000"})
+    assert ("with 2 run(s) of a model the run-to-run variance is estimated from too few "
+            "runs, so no verdict is drawn") in few
+    assert "excludes zero" not in few
 
 
 def test_no_ablation_no_ablation_rows():
@@ -285,5 +367,5 @@ def test_p_values_keep_their_three_decimals_in_markdown_and_html():
     texts = render_comparisons(scores, {"ham": "ham10000"})
     rows = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
             for line in texts["comparisons_md"].splitlines() if line.startswith("| ")]
-    assert rows[0][6] == "p" and [row[6] for row in rows[1:]] == ["1.000"] * len(PAPER_METRICS)
+    assert rows[0][8] == "p" and [row[8] for row in rows[1:]] == ["1.000"] * len(PAPER_METRICS)
     assert texts["comparisons_html"].count(">1.000</td>") == len(PAPER_METRICS)

@@ -26,6 +26,7 @@ from figure_helpers import (
 )
 from matplotlib.figure import Figure
 
+from weaklesion.analysis.comparisons import NO_VERDICT
 from weaklesion.datasets.patch_store import read_arrays, write_masks
 from weaklesion.errors import WeaklesionError
 from weaklesion.figures import (
@@ -515,8 +516,35 @@ def comparison_rows():
                              "model": model, "baseline": baseline, "metric": metric,
                              "n_lesions": 30, "mean_difference": shift,
                              "ci_low": shift - 1.5, "ci_high": shift + 1.5,
-                             "ci_excludes_zero": abs(shift) > 1.5})
+                             "ci_excludes_zero": abs(shift) > 1.5,
+                             "favours": ("neither" if abs(shift) <= 1.5
+                                         else model if shift > 0 else baseline)})
     return pd.DataFrame(rows)
+
+
+def test_forest_plot_fills_only_the_verdicts_of_enough_runs():
+    rows = comparison_rows()
+    # Two runs of A1+L against ACoseg: the interval is drawn, no verdict is.
+    too_few = (rows["model"] == "A1+L") & (rows["baseline"] == "ACoseg")
+    rows.loc[too_few, "favours"] = NO_VERDICT
+    # One run of ACoseg: no run-level interval at all; the point is still drawn.
+    single = rows["model"] == "ACoseg"
+    rows.loc[single, ["ci_low", "ci_high"]] = np.nan
+    rows.loc[single, "favours"] = NO_VERDICT
+    figure = forest_plot(rows, metrics=("dice",))
+    points = {float(line.get_xdata()[0]): line.get_markerfacecolor()
+              for line in figure.axes[0].get_lines()
+              if line.get_marker() in ("o", "s") and len(line.get_xdata())}
+    assert set(points) == {-5.0, 1.0, 6.0}
+    hollow = {x for x, face in points.items() if face in ("white", "w", (1.0, 1.0, 1.0, 1.0))}
+    assert hollow == {-5.0, 1.0, 6.0}  # 1.0: its CI holds 0; -5 and 6: no verdict
+    rows.loc[too_few, "favours"] = "A1+L"
+    figure = forest_plot(rows, metrics=("dice",))
+    faces = {float(line.get_xdata()[0]): line.get_markerfacecolor()
+             for line in figure.axes[0].get_lines()
+             if line.get_marker() in ("o", "s") and len(line.get_xdata())}
+    assert faces[6.0] not in ("white", "w", (1.0, 1.0, 1.0, 1.0))
+    assert "from ≥ 3 runs per model" in figure.get_suptitle()
 
 
 def test_forest_plot_draws_every_comparison_with_its_interval_and_the_zero_line():

@@ -42,8 +42,9 @@ LEGEND = (
     "Each ablated value is its own run of the stages it affects (k: clustering and A1+L; "
     "target: every model), beside the default run. Mean ± std over seeds; for a value "
     "other than the default, the paired difference from the default run of the same "
-    f"model on the same lesions, with its {CONFIDENCE:.0%} bootstrap CI and the Wilcoxon "
-    "p-value."
+    f"model on the same lesions, with its {CONFIDENCE:.0%} CI over runs and lesions (a "
+    "Welch t-interval over the runs' means, as in the paired comparisons) and the Wilcoxon "
+    "p-value over lesions."
 )
 
 

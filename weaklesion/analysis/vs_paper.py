@@ -22,6 +22,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from weaklesion.analysis.comparisons import MIN_RUNS_FOR_VERDICT, is_verdict
 from weaklesion.analysis.formatting import Document, mean_std_text, number_text
 from weaklesion.analysis.paper_table import seed_statistics
 from weaklesion.datasets import FORMATS, adapter_class
@@ -218,8 +219,10 @@ def paper_claim_lines(comparisons: pd.DataFrame, formats: Mapping[str, str],
                       published: pd.DataFrame | None = None) -> list[str]:
     """One line per dataset and protocol on the paper's claim: the reproduced A1+L − A1
     difference (rows of :func:`weaklesion.analysis.comparisons.paired_comparisons`), whether
-    its CI excludes zero, and, for the datasets the paper reports, whether it has the paper's
-    sign."""
+    its interval over runs and lesions excludes zero (no verdict from fewer than
+    :data:`~weaklesion.analysis.comparisons.MIN_RUNS_FOR_VERDICT` runs of each model), the
+    lesion-only interval beside it, and, for the datasets the paper reports, whether it has
+    the paper's sign."""
     published = published_table() if published is None else published
     published = published.set_index(["dataset", "model"])
     proposed, baseline = PROPOSED_MODEL, BASELINE_MODEL
@@ -243,22 +246,30 @@ def paper_claim_lines(comparisons: pd.DataFrame, formats: Mapping[str, str],
                          - published.loc[(name, baseline), f"{row.metric}_mean"])
                 if np.sign(row.mean_difference) == np.sign(paper):
                     same.append(METRIC_LABELS[row.metric])
-            if row.ci_excludes_zero:
+            if is_verdict(row.favours):
                 excluded.append(METRIC_LABELS[row.metric])
             if row.metric == "dice":
                 dice = (row, paper)
         difference = f"{proposed} − {baseline}"
+        runs = int(rows["n_seeds"].min())
+        if runs < MIN_RUNS_FOR_VERDICT:
+            verdict = (f"with {runs} run(s) of a model the run-to-run variance is estimated "
+                       "from too few runs, so no verdict is drawn")
+        else:
+            verdict = (f"its CI over runs and lesions excludes zero in {len(excluded)} of "
+                       f"{len(rows)}{_named(excluded)}")
         if reported:
             text = (f"{where}: {difference} has the paper's sign in {len(same)} of {len(rows)} "
-                    f"metrics{_named(same)}; its CI excludes zero in {len(excluded)}")
+                    f"metrics{_named(same)}; {verdict}.")
         else:
-            text = f"{where}: the CI of {difference} excludes zero in {len(excluded)}"
-        text += f" of {len(rows)}{_named(excluded)}."
+            text = f"{where}: {difference}: {verdict}."
         if dice is not None:
             row, paper = dice
             text += (f" Dice {number_text(row.mean_difference)} [{number_text(row.ci_low)}, "
-                     f"{number_text(row.ci_high)}]")
-            text += f" against the paper's {number_text(paper)}." if reported else "."
+                     f"{number_text(row.ci_high)}] over runs and lesions, "
+                     f"[{number_text(row.lesion_ci_low)}, {number_text(row.lesion_ci_high)}] "
+                     "over these runs' lesions only")
+            text += f", against the paper's {number_text(paper)}." if reported else "."
         if not reported:
             text += " The paper publishes no numbers for this dataset."
         lines.append(text)

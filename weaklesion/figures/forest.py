@@ -1,8 +1,9 @@
 """Forest plots of paired comparisons, and ablated settings against their metrics.
 
 :func:`forest_plot`: one panel per metric; per comparison (model − baseline) and protocol a
-point at the mean per-lesion difference with its 95 % confidence interval, and a line at
-zero, so an interval that clears the line is a difference the test lesions support.
+point at the mean per-lesion difference with its 95 % confidence interval over runs and
+lesions, and a line at zero, so an interval that clears the line (filled: from enough runs to
+decide) is a difference that holds when the training is run again.
 :func:`ablation_figure`: one panel per metric; the ablated setting's values along x, each
 seed's mean as a small point, the seeds' mean as a large one, and the paired interval against
 the default value as a bar around the default's mean.
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from weaklesion.analysis.comparisons import MIN_RUNS_FOR_VERDICT, is_verdict
 from weaklesion.errors import WeaklesionError
 from weaklesion.evaluation.metrics import LOWER_IS_BETTER
 from weaklesion.figures.distributions import AXIS_LABELS
@@ -53,11 +56,12 @@ def forest_plot(comparisons: pd.DataFrame, *, metrics: Sequence[str] = FOREST_ME
                     continue
                 row = row.iloc[0]
                 y = position + (offset - (len(protocols) - 1) / 2) * _PROTOCOL_SHIFT * 2
-                ax.errorbar(row["mean_difference"], y,
-                            xerr=[[row["mean_difference"] - row["ci_low"]],
-                                  [row["ci_high"] - row["mean_difference"]]],
+                # A single run of a model has no run-level interval: the point alone.
+                errors = np.nan_to_num([[row["mean_difference"] - row["ci_low"]],
+                                        [row["ci_high"] - row["mean_difference"]]])
+                ax.errorbar(row["mean_difference"], y, xerr=errors,
                             fmt=_PROTOCOL_MARKERS.get(protocol, "D"), color=colours[model],
-                            markerfacecolor="white" if not row["ci_excludes_zero"] else None,
+                            markerfacecolor=None if is_verdict(row["favours"]) else "white",
                             capsize=3, markersize=6, linewidth=1.4)
         ax.axvline(0, color="black", linewidth=0.8)
         better = "← better" if metric in LOWER_IS_BETTER else "better →"
@@ -70,8 +74,8 @@ def forest_plot(comparisons: pd.DataFrame, *, metrics: Sequence[str] = FOREST_ME
     handles = [axes[0].plot([], [], _PROTOCOL_MARKERS.get(p, "D"), color="grey",
                             label=f"protocol {p}")[0] for p in protocols]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(protocols), fontsize=9)
-    heading = ("paired differences, mean over test lesions with 95 % bootstrap CI "
-               "(filled: the CI excludes 0)")
+    heading = ("paired differences, mean over test lesions with 95 % CI over runs and lesions "
+               f"(filled: it excludes 0, from ≥ {MIN_RUNS_FOR_VERDICT} runs per model)")
     fig.suptitle(f"{title}: {heading}" if title else heading, fontsize=10)
     return fig
 
@@ -118,8 +122,8 @@ def ablation_figure(seed_means: pd.DataFrame, comparisons: pd.DataFrame, *, axis
                                    & (comparisons["metric"] == metric)].itertuples():
                 if row.value in x_of and row.n_lesions:
                     ax.errorbar(x_of[row.value] + shift, base + row.mean_difference,
-                                yerr=[[row.mean_difference - row.ci_low],
-                                      [row.ci_high - row.mean_difference]],
+                                yerr=np.nan_to_num([[row.mean_difference - row.ci_low],
+                                                    [row.ci_high - row.mean_difference]]),
                                 fmt="none", ecolor=colours[model], capsize=3, alpha=0.8)
         ax.set_xticks(range(len(values)),
                       [f"{v}\n(default)" if str(v) == str(default) else str(v)
