@@ -122,7 +122,7 @@ def run_mean_ci(model_means: np.ndarray, baseline_means: np.ndarray, *,
     experiments each), this interval covered 0 in 97 %, 97 % and 96.5 % of the experiments;
     a two-level bootstrap (runs, then lesions) in 94.5 %, 88.5 % and 83 %, too narrow with
     three runs; the lesion-only bootstrap in 74.5 %, 57.5 % and 29.5 %. The tests repeat the
-    last comparison (``tests/test_comparisons.py``).
+    case of sd 1 with this module's functions (``tests/test_comparisons.py``).
     """
     a = np.asarray(model_means, dtype=np.float64)
     b = np.asarray(baseline_means, dtype=np.float64)
