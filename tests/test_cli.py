@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,17 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO_ROOT
+from cli_helpers import weaklesion
 from training_helpers import disc, disc_image, train_tiny_model
 
 from weaklesion.cli import main
 from weaklesion.evaluation.metrics import METRIC_COLUMNS
-
-
-def weaklesion(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "weaklesion", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:
@@ -147,6 +138,7 @@ def test_predict_missing_model_is_one_line_naming_the_file(tmp_path, capsys):
     ("evaluate", ["--gt", "--pred", "--out"]),
     ("predict", ["--model", "--images", "--out", "--device", "--batch-size"]),
     ("import-checkpoint", ["RELEASED.pt", "--model", "--out", "--dataset"]),
+    ("recist-from-masks", ["MASKS_DIR", "--out", "--images"]),
 ])
 def test_help(command, options):
     result = weaklesion(command, "--help")
@@ -159,7 +151,7 @@ def test_help(command, options):
 def test_top_level_help_lists_the_commands_and_no_command_is_a_usage_error():
     result = weaklesion("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("evaluate", "predict", "import-checkpoint", "table"):
+    for command in ("evaluate", "predict", "import-checkpoint", "recist-from-masks", "table"):
         assert command in result.stdout
     result = weaklesion()
     assert result.returncode == 2

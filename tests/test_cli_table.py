@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT
+from cli_helpers import weaklesion
 
 from weaklesion.cli import main
 from weaklesion.datasets.patch_store import write_attrs
@@ -24,11 +21,6 @@ TABLE_FILES = sorted([
     "comparisons.md", "ablations.csv", "ablations.html", "ablations.md",
 ])
 
-
-def weaklesion(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "weaklesion", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def write_run(results: Path, dataset: str, model: str, seed: int, iou: float) -> None:

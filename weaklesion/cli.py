@@ -42,6 +42,13 @@ def _import_checkpoint(args: argparse.Namespace) -> None:
           f"-> {written}")
 
 
+def _recist_from_masks(args: argparse.Namespace) -> None:
+    from weaklesion.datasets.lesion_table import lesions_from_masks
+
+    table = lesions_from_masks(args.masks, args.out, args.images)
+    print(f"{len(table)} lesions measured -> {args.out}")
+
+
 def _table(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -118,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the dataset format whose paper pipeline it was trained with "
                                "(default: ham10000)")
     released.set_defaults(run=_import_checkpoint)
+
+    marks = commands.add_parser(
+        "recist-from-masks", help="measure the RECIST marks of lesion masks into lesions.csv",
+        description="Measure each <id>.png mask as a radiologist marks a lesion (long axis: "
+                    "its longest chord; short axis: its longest chord perpendicular to the "
+                    "long one, crossing it) and write lesions.csv for a recist dataset: id, "
+                    "image, mask and x1,y1,x2,y2 (long axis), x3,y3,x4,y4 (short axis) in "
+                    "pixels, paths relative to the CSV's folder.",
+    )
+    marks.add_argument("masks", type=Path, metavar="MASKS_DIR", help="folder of <id>.png masks")
+    marks.add_argument("--out", type=Path, required=True, help="the lesions.csv to write")
+    marks.add_argument("--images", type=Path, default=None,
+                       help="folder of the images, <id> as the mask's (default: the images "
+                            "folder beside MASKS_DIR)")
+    marks.set_defaults(run=_recist_from_masks)
 
     table = commands.add_parser(
         "table", help="rebuild the paper's results table from the evaluated runs",
