@@ -130,6 +130,11 @@ def _seed_cell(row: pd.Series | None, metric: str) -> tuple[float, float, int]:
     return row[f"{metric}_mean"], row[f"{metric}_std"], int(row[f"{metric}_count"])
 
 
+def _within(difference: float, std: float) -> bool:
+    """Whether a difference lies within WITHIN_STDS std (up to rounding)."""
+    return bool(abs(difference) <= WITHIN_STDS * std + _WITHIN_TOLERANCE)
+
+
 def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None],
                     paper: pd.Series, paper_name: str, metric: str,
                     released: pd.Series | None = None) -> dict:
@@ -138,8 +143,8 @@ def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None
     released_mean = _seed_cell(released, metric)[0]
     published_mean = float(paper[f"{metric}_mean"])
     published_std = float(paper[f"{metric}_std"])
-    released_within = (pd.NA if math.isnan(released_mean) else bool(
-        abs(released_mean - published_mean) <= WITHIN_STDS * published_std + _WITHIN_TOLERANCE))
+    released_within = (pd.NA if math.isnan(released_mean)
+                       else _within(released_mean - published_mean, published_std))
     difference = mean - published_mean
     if count == 0:
         within, verdict = pd.NA, f"not decidable: no {PAPER}-protocol run"
@@ -148,7 +153,7 @@ def _comparison_row(dataset: str, model: str, own: Mapping[str, pd.Series | None
     elif count < 2:
         within, verdict = pd.NA, f"not decidable: {count} seed, no std"
     else:
-        within = bool(abs(difference) <= WITHIN_STDS * std + _WITHIN_TOLERANCE)
+        within = _within(difference, std)
         verdict = "within" if within else "outside"
     return {
         "dataset": dataset, "published_dataset": paper_name, "model": model,
